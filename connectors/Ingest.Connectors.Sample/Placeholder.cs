@@ -1,0 +1,1 @@
+namespace Ingest.Connectors.Sample; internal static class SamplePlaceholder { }

@@ -1,0 +1,1 @@
+namespace Ingest.Engine; internal static class EnginePlaceholder { }

@@ -1,0 +1,27 @@
+using Ingest.Sdk.Types;
+
+namespace Ingest.Sdk.Connectors;
+
+/// <summary>The streams a source offers.</summary>
+public sealed record SourceCatalog(IReadOnlyList<StreamDescriptor> Streams)
+{
+    /// <summary>The stream called <paramref name="name"/>, or null.</summary>
+    public StreamDescriptor? Find(string name) => Streams.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal));
+}
+
+/// <summary>One stream: a table, an API object type, a file pattern.</summary>
+/// <param name="Name">Unique within the connector (e.g. <c>public.orders</c>, <c>customers</c>).</param>
+/// <param name="Schema">Its columns.</param>
+/// <param name="PrimaryKey">The key columns (empty when the stream has no key: only <c>append</c> is possible).</param>
+/// <param name="CursorFields">Columns usable as an incremental cursor (may be empty).</param>
+/// <param name="SupportedSyncModes">How it can be read.</param>
+/// <param name="Description">Help text for the UI.</param>
+/// <param name="EstimatedRows">Rows at the source, where cheaply known.</param>
+public sealed record StreamDescriptor(
+    string Name,
+    StreamSchema Schema,
+    IReadOnlyList<string> PrimaryKey,
+    IReadOnlyList<string> CursorFields,
+    IReadOnlyList<SyncMode> SupportedSyncModes,
+    string? Description = null,
+    long? EstimatedRows = null);

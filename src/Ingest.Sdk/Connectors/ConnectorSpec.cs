@@ -1,0 +1,64 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Ingest.Sdk.Connectors;
+
+/// <summary>
+/// The configuration's JSON Schema (draft 2020-12). A property with <c>"secret": true</c> holds a
+/// secret: the UI masks it, the API never returns it once saved, logs never print it.
+/// </summary>
+/// <param name="ConfigSchema">The schema object.</param>
+public sealed record ConnectorSpec(JsonObject ConfigSchema)
+{
+    /// <summary>The keyword that marks a secret property.</summary>
+    public const string SecretKeyword = "secret";
+
+    /// <summary>Parses a spec from JSON text.</summary>
+    public static ConnectorSpec Parse(string json) =>
+        new(JsonNode.Parse(json) as JsonObject ?? throw new JsonException("A connector spec must be a JSON object."));
+
+    /// <summary>JSON pointers (e.g. <c>/password</c>, <c>/auth/apiKey</c>) of the secret properties, nested objects included.</summary>
+    public IReadOnlyList<string> SecretPaths()
+    {
+        var paths = new List<string>();
+        Collect(ConfigSchema, "", paths);
+        return paths;
+
+        static void Collect(JsonObject schema, string prefix, List<string> paths)
+        {
+            if (schema["properties"] is not JsonObject props)
+            {
+                return;
+            }
+
+            foreach (var (name, node) in props)
+            {
+                if (node is not JsonObject prop)
+                {
+                    continue;
+                }
+
+                var path = prefix + "/" + name;
+                if (prop[SecretKeyword] is JsonValue v && v.TryGetValue<bool>(out var secret) && secret)
+                {
+                    paths.Add(path);
+                }
+
+                Collect(prop, path, paths);
+            }
+        }
+    }
+}
+
+/// <summary>The outcome of <see cref="ISourceConnector.CheckAsync"/>.</summary>
+/// <param name="Succeeded">Whether the connector can read with this configuration.</param>
+/// <param name="Message">What was found; on failure, what to do about it (e.g. "set wal_level=logical and restart").</param>
+/// <param name="Field">The configuration field at fault, as a JSON pointer, where one is.</param>
+public sealed record CheckResult(bool Succeeded, string Message, string? Field = null)
+{
+    /// <summary>A success.</summary>
+    public static CheckResult Ok(string message = "Connected.") => new(true, message);
+
+    /// <summary>A failure with an actionable message.</summary>
+    public static CheckResult Failed(string message, string? field = null) => new(false, message, field);
+}

@@ -1,0 +1,427 @@
+using System.Numerics;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Ingest.Sdk.Types;
+using Field = Ingest.Sdk.Types.Field;
+
+namespace Ingest.Sdk.Records;
+
+/// <summary>
+/// Builds a <see cref="ChangeBatch"/> row by row with typed setters: primitive values go straight
+/// into Arrow buffers without boxing. Per row: <see cref="BeginRow"/>, any setters (columns not set
+/// are null), <see cref="EndRow"/>; then <see cref="Build"/>. The builder can be reused after Build.
+/// </summary>
+/// <example>
+/// <code>
+/// var b = new ChangeBatchBuilder("orders", schema);
+/// b.BeginRow(ChangeOp.Insert, new SourcePosition(seq, 0), tsMicros);
+/// b.SetInt64(0, orderId);
+/// b.SetDecimal(3, 19.99m);
+/// b.EndRow();
+/// using var batch = b.Build();
+/// </code>
+/// </example>
+public sealed class ChangeBatchBuilder
+{
+    private readonly ColumnBuilder[] _columns;
+    private ChangeOp[] _ops;
+    private SourcePosition[] _positions;
+    private long[] _timestamps;
+    private int _rows;
+    private bool _inRow;
+
+    /// <summary>Creates a builder for <paramref name="stream"/> with its schema.</summary>
+    public ChangeBatchBuilder(string stream, StreamSchema schema, int initialCapacity = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(schema);
+        Stream = stream;
+        Schema = schema;
+        _columns = schema.Columns.Select(c => ColumnBuilder.Create(c)).ToArray();
+        _ops = new ChangeOp[Math.Max(1, initialCapacity)];
+        _positions = new SourcePosition[_ops.Length];
+        _timestamps = new long[_ops.Length];
+    }
+
+    /// <summary>The stream being built.</summary>
+    public string Stream { get; }
+
+    /// <summary>The stream's schema.</summary>
+    public StreamSchema Schema { get; }
+
+    /// <summary>Rows completed so far.</summary>
+    public int Count => _rows;
+
+    /// <summary>Starts a row.</summary>
+    public void BeginRow(ChangeOp op, SourcePosition position, long sourceTimestampMicros)
+    {
+        if (_inRow)
+        {
+            throw new InvalidOperationException("EndRow was not called for the previous row.");
+        }
+
+        if (_rows == _ops.Length)
+        {
+            var n = _ops.Length * 2;
+            System.Array.Resize(ref _ops, n);
+            System.Array.Resize(ref _positions, n);
+            System.Array.Resize(ref _timestamps, n);
+        }
+
+        _ops[_rows] = op;
+        _positions[_rows] = position;
+        _timestamps[_rows] = sourceTimestampMicros;
+        _inRow = true;
+    }
+
+    /// <summary>Completes the row: every column not set is null.</summary>
+    /// <exception cref="InvalidOperationException">A non-nullable column was left unset on an insert, update or read.</exception>
+    public void EndRow()
+    {
+        if (!_inRow)
+        {
+            throw new InvalidOperationException("BeginRow was not called.");
+        }
+
+        var op = _ops[_rows];
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            var c = _columns[i];
+            if (c.Length == _rows)
+            {
+                if (!c.Field.Nullable && op is not ChangeOp.Delete and not ChangeOp.Truncate)
+                {
+                    throw new InvalidOperationException($"Column '{c.Field.Name}' of stream '{Stream}' is not nullable but no value was set (row {_rows}).");
+                }
+
+                c.AppendNull();
+            }
+        }
+
+        _rows++;
+        _inRow = false;
+    }
+
+    private ColumnBuilder Col(int column)
+    {
+        var c = _columns[column];
+        if (c.Length != _rows)
+        {
+            throw new InvalidOperationException($"Column '{c.Field.Name}' of stream '{Stream}' was set twice in one row, or outside BeginRow/EndRow.");
+        }
+
+        return c;
+    }
+
+    /// <summary>Sets a column to null.</summary>
+    public void SetNull(int column) => Col(column).AppendNull();
+
+    /// <summary>Sets a boolean column.</summary>
+    public void SetBoolean(int column, bool value) => Col(column).As<BooleanArray.Builder>(PrimitiveKind.Boolean).Append(value);
+
+    /// <summary>Sets a byte column.</summary>
+    public void SetInt8(int column, sbyte value) => Col(column).As<Int8Array.Builder>(PrimitiveKind.Int8).Append(value);
+
+    /// <summary>Sets a short column.</summary>
+    public void SetInt16(int column, short value) => Col(column).As<Int16Array.Builder>(PrimitiveKind.Int16).Append(value);
+
+    /// <summary>Sets an integer column.</summary>
+    public void SetInt32(int column, int value) => Col(column).As<Int32Array.Builder>(PrimitiveKind.Int32).Append(value);
+
+    /// <summary>Sets a long column.</summary>
+    public void SetInt64(int column, long value) => Col(column).As<Int64Array.Builder>(PrimitiveKind.Int64).Append(value);
+
+    /// <summary>Sets a float column.</summary>
+    public void SetFloat(int column, float value) => Col(column).As<FloatArray.Builder>(PrimitiveKind.Float).Append(value);
+
+    /// <summary>Sets a double column.</summary>
+    public void SetDouble(int column, double value) => Col(column).As<DoubleArray.Builder>(PrimitiveKind.Double).Append(value);
+
+    /// <summary>Sets a string column.</summary>
+    public void SetString(int column, string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        Col(column).As<StringArray.Builder>(PrimitiveKind.String).Append(value);
+    }
+
+    /// <summary>Sets a string column from UTF-8 bytes (no string is allocated).</summary>
+    public void SetStringUtf8(int column, ReadOnlySpan<byte> utf8) => Col(column).As<StringArray.Builder>(PrimitiveKind.String).Append(utf8);
+
+    /// <summary>Sets a binary column.</summary>
+    public void SetBinary(int column, ReadOnlySpan<byte> value) => Col(column).As<BinaryArray.Builder>(PrimitiveKind.Binary).Append(value);
+
+    /// <summary>Sets a date column from days since 1970-01-01.</summary>
+    public void SetDate(int column, int daysSinceEpoch)
+    {
+        var c = Col(column);
+        if (c.Raw is not RawBuilder<int> raw || c.Field.Type is not PrimitiveType { Kind: PrimitiveKind.Date })
+        {
+            throw c.WrongType("date");
+        }
+
+        raw.Append(daysSinceEpoch);
+        c.Length++;
+    }
+
+    /// <summary>Sets a date column.</summary>
+    public void SetDate(int column, DateOnly value) => SetDate(column, value.DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber);
+
+    /// <summary>Sets a timestamp (UTC) or timestamp_ntz column from microseconds since 1970-01-01 (UTC, or wall clock for ntz).</summary>
+    public void SetTimestampMicros(int column, long micros)
+    {
+        var c = Col(column);
+        if (c.Raw is not RawBuilder<long> raw)
+        {
+            throw c.WrongType("timestamp");
+        }
+
+        raw.Append(micros);
+        c.Length++;
+    }
+
+    /// <summary>Sets a timestamp column.</summary>
+    public void SetTimestamp(int column, DateTimeOffset value) =>
+        SetTimestampMicros(column, (value.UtcTicks - DateTime.UnixEpoch.Ticks) / 10);
+
+    /// <summary>Sets a decimal column; the value is rounded to the column's scale.</summary>
+    /// <exception cref="OverflowException">The value needs more digits than the column's precision.</exception>
+    public void SetDecimal(int column, decimal value)
+    {
+        var c = Col(column);
+        var t = c.Field.Type as DecimalType ?? throw c.WrongType("decimal");
+        var unscaled = DecimalMath.ToUnscaled(value, t.Scale);
+        SetDecimalUnscaled(column, unscaled);
+    }
+
+    /// <summary>Sets a decimal column from its unscaled value (value = unscaled × 10^-scale): all 38 digits.</summary>
+    /// <exception cref="OverflowException">The value needs more digits than the column's precision.</exception>
+    public void SetDecimalUnscaled(int column, Int128 unscaled)
+    {
+        var c = Col(column);
+        var t = c.Field.Type as DecimalType ?? throw c.WrongType("decimal");
+        if (Int128.Abs(unscaled) >= DecimalMath.Pow10(t.Precision))
+        {
+            throw new OverflowException($"Value {unscaled}e-{t.Scale} does not fit column '{c.Field.Name}' {t}.");
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        ((IBinaryInteger<Int128>)unscaled).WriteLittleEndian(bytes);
+        c.Decimals.Append(bytes);
+        c.Length++;
+    }
+
+    /// <summary>
+    /// Sets a column of any type from a CLR value (the slow path, for nested arrays, structs and maps):
+    /// see <see cref="ArrowValues.BuildArray"/> for the accepted shapes. Boxes; prefer the typed setters for primitives.
+    /// </summary>
+    public void SetValue(int column, object? value)
+    {
+        var c = Col(column);
+        if (value is null)
+        {
+            c.AppendNull();
+            return;
+        }
+
+        if (c.Boxed is null)
+        {
+            throw new InvalidOperationException($"Column '{c.Field.Name}' is {c.Field.Type}: use its typed setter.");
+        }
+
+        c.Boxed.Add(value);
+        c.Length++;
+    }
+
+    /// <summary>Builds the batch of the rows so far and resets the builder.</summary>
+    public ChangeBatch Build()
+    {
+        if (_inRow)
+        {
+            throw new InvalidOperationException("EndRow was not called for the last row.");
+        }
+
+        var arrays = new IArrowArray[_columns.Length];
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            arrays[i] = _columns[i].BuildAndReset();
+        }
+
+        var batch = new ChangeBatch(Stream, new RecordBatch(Schema.ToArrowSchema(), arrays, _rows), _ops[.._rows], _positions[.._rows], _timestamps[.._rows]);
+        _rows = 0;
+        return batch;
+    }
+
+    private sealed class ColumnBuilder
+    {
+        private ColumnBuilder(Field field, IArrowArrayBuilder? builder, List<object?>? boxed)
+        {
+            Field = field;
+            Builder = builder;
+            Boxed = boxed;
+        }
+
+        public Field Field { get; }
+        public IArrowArrayBuilder? Builder { get; private set; }
+        public List<object?>? Boxed { get; }
+        public int Length { get; set; }
+
+        public Decimal128Array.Builder Decimals { get; private set; } = null!;
+
+        /// <summary>Date and timestamp columns: Arrow's builders take DateTime values, so append raw days/micros instead.</summary>
+        public object? Raw { get; private set; }
+
+        public static ColumnBuilder Create(Field field)
+        {
+            var builder = NewBuilder(field.Type);
+            var raw = NewRaw(field.Type);
+            var c = new ColumnBuilder(field, builder, builder is null && raw is null ? new List<object?>() : null) { Raw = raw };
+            c.Bind();
+            return c;
+        }
+
+        private void Bind()
+        {
+            Decimals = Builder as Decimal128Array.Builder ?? null!;
+        }
+
+        private static object? NewRaw(DataType type) => type switch
+        {
+            PrimitiveType { Kind: PrimitiveKind.Date } => new RawBuilder<int>(),
+            PrimitiveType { Kind: PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz } => new RawBuilder<long>(),
+            _ => null,
+        };
+
+        private static IArrowArrayBuilder? NewBuilder(DataType type) => type switch
+        {
+            PrimitiveType p => p.Kind switch
+            {
+                PrimitiveKind.Boolean => new BooleanArray.Builder(),
+                PrimitiveKind.Int8 => new Int8Array.Builder(),
+                PrimitiveKind.Int16 => new Int16Array.Builder(),
+                PrimitiveKind.Int32 => new Int32Array.Builder(),
+                PrimitiveKind.Int64 => new Int64Array.Builder(),
+                PrimitiveKind.Float => new FloatArray.Builder(),
+                PrimitiveKind.Double => new DoubleArray.Builder(),
+                PrimitiveKind.String => new StringArray.Builder(),
+                PrimitiveKind.Binary => new BinaryArray.Builder(),
+                PrimitiveKind.Date or PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz => null,
+                _ => throw new InvalidOperationException($"Unknown kind {p.Kind}."),
+            },
+            DecimalType d => new Decimal128Array.Builder((Decimal128Type)d.ToArrowType()),
+            _ => null,
+        };
+
+        public T As<T>(PrimitiveKind kind)
+            where T : class
+        {
+            if (Builder is not T b)
+            {
+                throw WrongType(kind.ToString());
+            }
+
+            Length++;
+            return b;
+        }
+
+        public InvalidOperationException WrongType(string attempted) =>
+            new($"Column '{Field.Name}' is {Field.Type}, not {attempted}.");
+
+        public void AppendNull()
+        {
+            switch (Raw ?? Builder)
+            {
+                case RawBuilder<int> r: r.AppendNull(); break;
+                case RawBuilder<long> r: r.AppendNull(); break;
+                case null: Boxed!.Add(null); break;
+                case BooleanArray.Builder b: b.AppendNull(); break;
+                case Int8Array.Builder b: b.AppendNull(); break;
+                case Int16Array.Builder b: b.AppendNull(); break;
+                case Int32Array.Builder b: b.AppendNull(); break;
+                case Int64Array.Builder b: b.AppendNull(); break;
+                case FloatArray.Builder b: b.AppendNull(); break;
+                case DoubleArray.Builder b: b.AppendNull(); break;
+                case StringArray.Builder b: b.AppendNull(); break;
+                case BinaryArray.Builder b: b.AppendNull(); break;
+                case Decimal128Array.Builder b: b.AppendNull(); break;
+                default: throw new InvalidOperationException($"Unexpected builder for {Field.Type}.");
+            }
+
+            Length++;
+        }
+
+        public IArrowArray BuildAndReset()
+        {
+            IArrowArray array;
+            if (Raw is RawBuilder<int> days)
+            {
+                array = days.Build((values, validity, length, nulls) => new Date32Array(values, validity, length, nulls, 0));
+            }
+            else if (Raw is RawBuilder<long> micros)
+            {
+                var type = (TimestampType)Field.Type.ToArrowType();
+                array = micros.Build((values, validity, length, nulls) => new TimestampArray(type, values, validity, length, nulls, 0));
+            }
+            else if (Builder is null)
+            {
+                array = ArrowValues.BuildArray(Field.Type, Boxed!);
+                Boxed!.Clear();
+            }
+            else
+            {
+                array = Builder switch
+                {
+                    BooleanArray.Builder b => b.Build(),
+                    Int8Array.Builder b => b.Build(),
+                    Int16Array.Builder b => b.Build(),
+                    Int32Array.Builder b => b.Build(),
+                    Int64Array.Builder b => b.Build(),
+                    FloatArray.Builder b => b.Build(),
+                    DoubleArray.Builder b => b.Build(),
+                    StringArray.Builder b => b.Build(),
+                    BinaryArray.Builder b => b.Build(),
+                    Decimal128Array.Builder b => b.Build(),
+                    _ => throw new InvalidOperationException($"Unexpected builder for {Field.Type}."),
+                };
+
+                // Arrow builders keep their buffers after Build; start fresh ones.
+                Builder = NewBuilder(Field.Type);
+                Bind();
+            }
+
+            Length = 0;
+            return array;
+        }
+    }
+
+    /// <summary>Appends fixed-width values and a validity bitmap straight into Arrow buffers.</summary>
+    private sealed class RawBuilder<T>
+        where T : struct
+    {
+        private ArrowBuffer.Builder<T> _values = new();
+        private ArrowBuffer.BitmapBuilder _validity = new();
+        private int _nulls;
+
+        public void Append(T value)
+        {
+            _values.Append(value);
+            _validity.Append(true);
+        }
+
+        public void AppendNull()
+        {
+            _values.Append(default(T));
+            _validity.Append(false);
+            _nulls++;
+        }
+
+        public IArrowArray Build(Func<ArrowBuffer, ArrowBuffer, int, int, IArrowArray> create)
+        {
+            var length = _values.Length;
+            var array = create(_values.Build(), _nulls == 0 ? ArrowBuffer.Empty : _validity.Build(), length, _nulls);
+            _values = new ArrowBuffer.Builder<T>();
+            _validity = new ArrowBuffer.BitmapBuilder();
+            _nulls = 0;
+            return array;
+        }
+    }
+}

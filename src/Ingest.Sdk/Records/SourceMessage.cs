@@ -1,0 +1,84 @@
+using System.Text.Json;
+
+namespace Ingest.Sdk.Records;
+
+/// <summary>
+/// What a connector's read yields: <see cref="ChangeBatch"/>es interleaved with <see cref="Checkpoint"/>s,
+/// and optionally <see cref="StreamProgress"/> and <see cref="CaughtUp"/> notices.
+/// </summary>
+public abstract class SourceMessage
+{
+    private protected SourceMessage()
+    {
+    }
+}
+
+/// <summary>
+/// Opaque source state that covers every batch yielded before it (an LSN, an API cursor, a set of
+/// file keys). The engine hands it back to <see cref="Connectors.ISourceReader.AcknowledgeAsync"/>
+/// once everything before it is durable, and to the next read as <see cref="Connectors.ReadContext.State"/>
+/// when the connection restarts. Keep it small: it is stored with every lake commit.
+/// </summary>
+public sealed class Checkpoint : SourceMessage
+{
+    /// <summary>Creates a checkpoint holding <paramref name="state"/>, a JSON value the connector alone interprets.</summary>
+    public Checkpoint(JsonElement state)
+    {
+        State = state.Clone();
+    }
+
+    /// <summary>The connector's state, as JSON.</summary>
+    public JsonElement State { get; }
+
+    /// <summary>Creates a checkpoint from any value System.Text.Json can serialize.</summary>
+    public static Checkpoint From<T>(T state) => new(JsonSerializer.SerializeToElement(state));
+
+    /// <summary>Reads the state back as <typeparamref name="T"/>.</summary>
+    public T? Read<T>() => State.Deserialize<T>();
+
+    /// <inheritdoc />
+    public override string ToString() => State.GetRawText();
+}
+
+/// <summary>The phase a stream is in.</summary>
+public enum StreamPhase
+{
+    /// <summary>Reading the initial copy of the data.</summary>
+    Snapshot,
+    /// <summary>Following changes as they happen.</summary>
+    Streaming,
+    /// <summary>Re-reading part of the data while streaming continues.</summary>
+    Backfill,
+}
+
+/// <summary>Progress of one stream, for the UI and the terminal. Optional; send it as often as useful (it is cheap).</summary>
+/// <param name="stream">The stream's name.</param>
+/// <param name="phase">What the stream is doing.</param>
+/// <param name="rowsDone">Rows read so far in this phase.</param>
+/// <param name="rowsTotal">Rows expected in this phase, where known (snapshot percentage).</param>
+public sealed class StreamProgress(string stream, StreamPhase phase, long rowsDone, long? rowsTotal) : SourceMessage
+{
+    /// <summary>The stream's name.</summary>
+    public string Stream { get; } = stream;
+    /// <summary>What the stream is doing.</summary>
+    public StreamPhase Phase { get; } = phase;
+    /// <summary>Rows read so far in this phase.</summary>
+    public long RowsDone { get; } = rowsDone;
+    /// <summary>Rows expected in this phase, where known.</summary>
+    public long? RowsTotal { get; } = rowsTotal;
+}
+
+/// <summary>
+/// Says that every selected stream has caught up with its source: the snapshot is done and no change
+/// that existed when the read started is left. Send it right after the checkpoint that covers that
+/// point. <c>ingest run --once</c> stops when that checkpoint is durable; otherwise the read goes on.
+/// </summary>
+public sealed class CaughtUp : SourceMessage
+{
+    /// <summary>The single instance.</summary>
+    public static CaughtUp Instance { get; } = new();
+
+    private CaughtUp()
+    {
+    }
+}

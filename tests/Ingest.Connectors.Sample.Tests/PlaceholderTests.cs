@@ -1,0 +1,1 @@
+namespace Ingest.Connectors.Sample.Tests; public class PlaceholderTests { [Fact] public void Builds() => Assert.True(true); }

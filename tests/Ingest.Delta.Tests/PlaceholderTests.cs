@@ -1,0 +1,1 @@
+namespace Ingest.Delta.Tests; public class PlaceholderTests { [Fact] public void Builds() => Assert.True(true); }

@@ -1,0 +1,1 @@
+namespace Ingest.Sdk.Tests; public class PlaceholderTests { [Fact] public void Builds() => Assert.True(true); }
