@@ -1,1 +1,0 @@
-namespace Ingest.Connectors.Sample; internal static class SamplePlaceholder { }

@@ -1,0 +1,84 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Ingest.Sdk.Connectors;
+using Ingest.Sdk.Records;
+
+namespace Ingest.Connectors.Sample.Tests;
+
+/// <summary>Reads through the public connector and turns messages into comparable values.</summary>
+internal static class SampleReads
+{
+    public static readonly string[] AllStreams = ["customers", "products", "orders", "order_lines"];
+
+    public static JsonElement Config(string json) => JsonDocument.Parse(json).RootElement.Clone();
+
+    public static JsonElement SmallConfig(long changes = 400, double rate = 0, int batchSize = 37, long seed = 7) => Config(
+        $$"""{"seed":{{seed}},"customers":40,"products":12,"orders":90,"changes":{{changes}},"changesPerSecond":{{rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}},"batchSize":{{batchSize}}}""");
+
+    public static ReadContext Context(JsonElement config, JsonElement? state = null, IReadOnlyList<StreamSelection>? streams = null) =>
+        new("test", config, streams ?? AllStreams.Select(s => new StreamSelection(s, SyncMode.Cdc)).ToList(), state, NullConnectorLog.Instance);
+
+    /// <summary>Reads a finite read to its end, as text lines (one per message).</summary>
+    public static async Task<List<Message>> ReadAllAsync(ReadContext context, CancellationToken cancellationToken = default)
+    {
+        var connector = new SampleConnector();
+        await using var reader = connector.OpenReader(context);
+        var result = new List<Message>();
+        await foreach (var m in reader.ReadAsync(cancellationToken))
+        {
+            result.Add(Message.From(m));
+        }
+
+        return result;
+    }
+}
+
+/// <summary>A read message as plain data: text for comparison, and for batches the decoded rows.</summary>
+internal sealed record Message(string Text, string Kind, JsonElement? State, string? Stream, IReadOnlyList<RowEvent> Rows)
+{
+    public static Message From(SourceMessage message)
+    {
+        switch (message)
+        {
+            case ChangeBatch batch:
+                using (batch)
+                {
+                    var rows = new List<RowEvent>(batch.Length);
+                    var sb = new StringBuilder().Append("batch ").Append(batch.Stream);
+                    for (var i = 0; i < batch.Length; i++)
+                    {
+                        var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+                        for (var c = 0; c < batch.Data.ColumnCount; c++)
+                        {
+                            values[batch.Data.Schema.GetFieldByIndex(c).Name] = ArrowValues.GetValue(batch.Data.Column(c), i);
+                        }
+
+                        var buffer = new ArrayBufferWriter<byte>();
+                        using (var w = new Utf8JsonWriter(buffer))
+                        {
+                            ArrowValues.WriteRowJson(w, batch.Data, i);
+                        }
+
+                        var json = Encoding.UTF8.GetString(buffer.WrittenSpan);
+                        rows.Add(new RowEvent(batch.Stream, batch.Ops[i], batch.Positions[i], batch.SourceTimestampsMicros[i], values));
+                        sb.Append('\n').Append(batch.Ops[i].Code()).Append(' ').Append(batch.Positions[i]).Append(' ')
+                          .Append(batch.SourceTimestampsMicros[i]).Append(' ').Append(json);
+                    }
+
+                    return new Message(sb.ToString(), "batch", null, batch.Stream, rows);
+                }
+
+            case Checkpoint c:
+                return new Message("checkpoint " + c.State.GetRawText(), "checkpoint", c.State, null, []);
+            case StreamProgress p:
+                return new Message($"progress {p.Stream} {p.Phase} {p.RowsDone} {p.RowsTotal}", "progress", null, p.Stream, []);
+            case CaughtUp:
+                return new Message("caughtup", "caughtup", null, null, []);
+            default:
+                throw new InvalidOperationException($"Unexpected message {message.GetType().Name}.");
+        }
+    }
+}
+
+internal sealed record RowEvent(string Stream, ChangeOp Op, SourcePosition Position, long SourceTimestampMicros, IReadOnlyDictionary<string, object?> Values);
