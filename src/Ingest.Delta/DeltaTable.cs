@@ -1,52 +1,571 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Apache.Arrow;
+using Ingest.Delta.Log;
+using Ingest.Delta.Operations;
+using Ingest.Delta.Parquet;
+using Ingest.Delta.Storage;
 using Ingest.Sdk.Types;
 
 namespace Ingest.Delta;
 
-// API CONTRACT (first version). The engine codes against exactly these signatures.
-// Bodies are filled in by the Delta work; signatures change only together with the engine.
-
 /// <summary>A Delta table at a path (a local folder for now; S3 in the Delta issue).</summary>
 public sealed class DeltaTable
 {
-    private DeltaTable(string path) => Path = path;
+    internal static readonly string EngineVersion = typeof(DeltaTable).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private readonly ILogStore _store;
+    private LogState _state;
+    private DeltaSnapshot _snapshot;
+
+    private DeltaTable(string path, ILogStore store, LogState state)
+    {
+        Path = path;
+        _store = store;
+        _state = state;
+        _snapshot = state.ToSnapshot(path);
+    }
 
     /// <summary>The table's root.</summary>
     public string Path { get; }
 
     /// <summary>The snapshot read last (refreshed by every commit of this instance and by <see cref="RefreshAsync"/>).</summary>
-    public DeltaSnapshot Snapshot => throw new NotImplementedException();
+    public DeltaSnapshot Snapshot => _snapshot;
+
+    /// <summary>Most rows per data file written (appends and merge rewrites split larger inputs). Default 1,000,000.</summary>
+    public long MaxRowsPerFile { get; set; } = 1_000_000;
 
     /// <summary>Opens an existing table at its latest version; null when <paramref name="path"/> holds no table.</summary>
-    public static Task<DeltaTable?> TryOpenAsync(string path, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public static async Task<DeltaTable?> TryOpenAsync(string path, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var store = new LocalLogStore(path);
+        var state = await LogReplay.LoadAsync(store, null, cancellationToken).ConfigureAwait(false);
+        return state is null ? null : new DeltaTable(path, store, state);
+    }
 
     /// <summary>Opens the table, or creates it (version 0: protocol 1/2 + metaData) with this schema.</summary>
-    public static Task<DeltaTable> OpenOrCreateAsync(string path, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string>? configuration, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public static async Task<DeltaTable> OpenOrCreateAsync(string path, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string>? configuration, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(partitionColumns);
+        var existing = await TryOpenAsync(path, cancellationToken).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            return existing;
+        }
+
+        var canonical = new List<string>();
+        foreach (var p in partitionColumns)
+        {
+            var i = schema.IndexOf(p);
+            if (i < 0)
+            {
+                throw new ArgumentException($"Partition column '{p}' is not a column of the schema ({schema}).", nameof(partitionColumns));
+            }
+
+            if (schema.Columns[i].Type is not (PrimitiveType or DecimalType))
+            {
+                throw new ArgumentException($"Partition column '{p}' has type {schema.Columns[i].Type}; only primitive types can partition a table.", nameof(partitionColumns));
+            }
+
+            canonical.Add(schema.Columns[i].Name);
+        }
+
+        if (canonical.Count == schema.Count && schema.Count > 0)
+        {
+            throw new ArgumentException("A table needs at least one column that is not a partition column.", nameof(partitionColumns));
+        }
+
+        var ntz = schema.Columns.Any(c => UsesNtz(c.Type));
+        var protocol = ntz ? new ProtocolAction(3, 7, ["timestampNtz"], ["timestampNtz"]) : new ProtocolAction(1, 2);
+        var metadata = new MetadataAction(
+            Guid.NewGuid().ToString(), null, null, "parquet", new Dictionary<string, string>(),
+            schema.ToDeltaJson().ToJsonString(), canonical,
+            new Dictionary<string, string>(configuration ?? new Dictionary<string, string>()),
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var pending = new PendingCommit
+        {
+            Options = new CommitOptions("CREATE TABLE"),
+            Protocol = protocol,
+            Metadata = metadata,
+            DefaultParameters =
+            {
+                ["isManaged"] = "false",
+                ["partitionBy"] = new JsonArray(canonical.Select(c => (JsonNode)c).ToArray()).ToJsonString(),
+                ["properties"] = new JsonObject(metadata.Configuration.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))).ToJsonString(),
+            },
+            IsBlindAppend = true,
+        };
+        var store = new LocalLogStore(path);
+        var bytes = pending.Serialize(-1, Guid.NewGuid().ToString());
+        if (!await store.PutIfAbsentAsync(LogReplay.CommitPath(0), bytes, cancellationToken).ConfigureAwait(false))
+        {
+            // Another writer created the table first.
+            return await TryOpenAsync(path, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"Delta table '{path}' has a version 0 that cannot be read.");
+        }
+
+        var state = new LogState();
+        state.Apply(pending.ToActions(), 0);
+        return new DeltaTable(path, store, state);
+    }
+
+    private static bool UsesNtz(DataType t) => t switch
+    {
+        PrimitiveType { Kind: PrimitiveKind.TimestampNtz } => true,
+        ArrayType a => UsesNtz(a.ElementType),
+        MapType m => UsesNtz(m.KeyType) || UsesNtz(m.ValueType),
+        Sdk.Types.StructType s => s.Fields.Any(f => UsesNtz(f.Type)),
+        _ => false,
+    };
 
     /// <summary>Re-reads the log to its latest version.</summary>
-    public Task RefreshAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        var state = _state.Clone();
+        var applied = await LogReplay.UpdateAsync(_store, state, cancellationToken).ConfigureAwait(false);
+        if (applied.Count > 0)
+        {
+            SetState(state);
+        }
+    }
+
+    private void SetState(LogState state)
+    {
+        _state = state;
+        _snapshot = state.ToSnapshot(Path);
+    }
 
     /// <summary>The snapshot at <paramref name="version"/> (time travel).</summary>
-    public Task<DeltaSnapshot> GetSnapshotAsync(long version, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task<DeltaSnapshot> GetSnapshotAsync(long version, CancellationToken cancellationToken)
+    {
+        if (version == _state.Version)
+        {
+            return _snapshot;
+        }
+
+        var state = await LogReplay.LoadAsync(_store, version, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidDataException($"Delta table '{Path}' has no log.");
+        return state.ToSnapshot(Path);
+    }
 
     /// <summary>Appends the rows (each batch has the table's schema) in one commit.</summary>
-    public Task<CommitResult> AppendAsync(IReadOnlyList<RecordBatch> batches, CommitOptions options, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task<CommitResult> AppendAsync(IReadOnlyList<RecordBatch> batches, CommitOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batches);
+        ArgumentNullException.ThrowIfNull(options);
+        var readState = _state;
+        var snapshot = _snapshot;
+        using var writer = NewWriter(snapshot);
+        try
+        {
+            foreach (var batch in batches)
+            {
+                CheckSchema(batch.Schema, snapshot, "append batch");
+                writer.Write(batch);
+            }
+
+            var adds = writer.Finish();
+            var pending = new PendingCommit
+            {
+                Options = options,
+                Adds = adds.ToList(),
+                IsBlindAppend = true,
+                RowsWritten = writer.RowsWritten,
+                DefaultParameters = { ["mode"] = "Append", ["partitionBy"] = PartitionByJson(snapshot) },
+                Metrics =
+                {
+                    ["numFiles"] = Committer.Metric(adds.Count),
+                    ["numOutputRows"] = Committer.Metric(writer.RowsWritten),
+                    ["numOutputBytes"] = Committer.Metric(adds.Sum(a => a.Size)),
+                },
+            };
+            return await CommitAsync(readState, pending, 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await writer.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static string PartitionByJson(DeltaSnapshot s) => new JsonArray(s.PartitionColumns.Select(c => (JsonNode)c).ToArray()).ToJsonString();
+
+    private TableWriter NewWriter(DeltaSnapshot snapshot) =>
+        new(_store, snapshot.Schema, snapshot.PartitionColumns, snapshot.Configuration, MaxRowsPerFile);
+
+    private static void CheckSchema(Schema schema, DeltaSnapshot snapshot, string what)
+    {
+        var expected = snapshot.Schema;
+        if (schema.FieldsList.Count != expected.Count)
+        {
+            throw new ArgumentException($"The {what} has {schema.FieldsList.Count} columns; the table has {expected.Count} ({expected}).");
+        }
+
+        for (var i = 0; i < expected.Count; i++)
+        {
+            var f = schema.FieldsList[i];
+            var e = expected.Columns[i];
+            if (!string.Equals(f.Name, e.Name, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException($"Column {i} of the {what} is '{f.Name}'; the table has '{e.Name}' there.");
+            }
+
+            DataType actual;
+            try
+            {
+                actual = DataType.FromArrowType(f.DataType);
+            }
+            catch (NotSupportedException ex)
+            {
+                throw new ArgumentException($"Column '{f.Name}' of the {what}: {ex.Message}", ex);
+            }
+
+            if (!SameType(actual, e.Type))
+            {
+                throw new ArgumentException($"Column '{f.Name}' of the {what} has type {actual}; the table has {e.Type}.");
+            }
+        }
+    }
+
+    private static bool SameType(DataType a, DataType b) => (a, b) switch
+    {
+        (ArrayType x, ArrayType y) => SameType(x.ElementType, y.ElementType),
+        (MapType x, MapType y) => SameType(x.KeyType, y.KeyType) && SameType(x.ValueType, y.ValueType),
+        (Sdk.Types.StructType x, Sdk.Types.StructType y) => x.Fields.Count == y.Fields.Count
+            && x.Fields.Zip(y.Fields).All(p => string.Equals(p.First.Name, p.Second.Name, StringComparison.OrdinalIgnoreCase) && SameType(p.First.Type, p.Second.Type)),
+        _ => a == b,
+    };
+
+    private async Task<CommitResult> CommitAsync(LogState readState, PendingCommit pending, int filesRemoved, CancellationToken ct)
+    {
+        var (version, state) = await Committer.CommitAsync(_store, readState, pending, ct).ConfigureAwait(false);
+        // Keep the newest state this instance has seen.
+        if (state.Version > _state.Version)
+        {
+            SetState(state);
+        }
+
+        await MaybeCheckpointAsync(state, ct).ConfigureAwait(false);
+        return new CommitResult(version, pending.Adds.Count, filesRemoved, pending.RowsWritten);
+    }
+
+    private async Task MaybeCheckpointAsync(LogState state, CancellationToken ct)
+    {
+        var interval = state.Metadata?.Configuration.TryGetValue("delta.checkpointInterval", out var text) == true && int.TryParse(text, out var n) && n > 0 ? n : 10;
+        if (state.Version > 0 && state.Version % interval == 0)
+        {
+            try
+            {
+                await CheckpointWriter.WriteAsync(_store, state, ct).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // A checkpoint only speeds up readers; the commit stands without it.
+            }
+        }
+    }
 
     /// <summary>Copy-on-write merge by key; rewrites only files whose key stats may hold a changed key. One commit.</summary>
-    public Task<CommitResult> MergeAsync(MergeRequest request, CommitOptions options, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task<CommitResult> MergeAsync(MergeRequest request, CommitOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(options);
+        var readState = _state;
+        var snapshot = _snapshot;
+        var schema = snapshot.Schema;
+        var source = request.Rows;
+        CheckSchema(source.Schema, snapshot, "merge source");
+        if (request.IsDelete.Length != source.Length)
+        {
+            throw new ArgumentException($"IsDelete has {request.IsDelete.Length} entries; the merge source has {source.Length} rows.", nameof(request));
+        }
+
+        if (request.KeyColumns.Count == 0)
+        {
+            throw new ArgumentException("A merge needs at least one key column.", nameof(request));
+        }
+
+        var keyOrdinals = request.KeyColumns.Select(k => schema.IndexOf(k) is var i and >= 0 ? i : throw new ArgumentException($"Key column '{k}' is not a column of the table ({schema}).", nameof(request))).ToArray();
+        var versionOrdinal = request.VersionColumn is null ? -1
+            : schema.IndexOf(request.VersionColumn) is var vi and >= 0 ? vi : throw new ArgumentException($"Version column '{request.VersionColumn}' is not a column of the table.", nameof(request));
+
+        var sourceKeys = keyOrdinals.Select(source.Column).ToArray();
+        var index = new KeyIndex(sourceKeys, source.Length, request.KeyColumns);
+        var pruning = new FilePruning(source, schema, request.KeyColumns, snapshot.PartitionColumns);
+
+        var matched = new bool[source.Length];
+        var writeSource = new bool[source.Length];
+        long updated = 0, deleted = 0, copied = 0, inserted = 0, bytesRemoved = 0;
+        var removes = new List<RemoveAction>();
+        var readFiles = new HashSet<string>(StringComparer.Ordinal);
+        using var writer = NewWriter(snapshot);
+        try
+        {
+            foreach (var file in snapshot.Files)
+            {
+                if (!pruning.MayContainAnyKey(file))
+                {
+                    continue;
+                }
+
+                readFiles.Add(file.Path);
+                var batches = new List<(RecordBatch Batch, List<int> Keep)>();
+                try
+                {
+                    var changed = false;
+                    long fileCopied = 0;
+                    await foreach (var batch in ReadFileAsync(snapshot, file, cancellationToken).ConfigureAwait(false))
+                    {
+                        var targetKeys = keyOrdinals.Select(batch.Column).ToArray();
+                        var keep = new List<int>(batch.Length);
+                        batches.Add((batch, keep));
+                        for (var r = 0; r < batch.Length; r++)
+                        {
+                            var j = index.Find(targetKeys, r);
+                            if (j < 0)
+                            {
+                                keep.Add(r);
+                                continue;
+                            }
+
+                            matched[j] = true;
+                            var apply = versionOrdinal < 0 || KeyIndex.Compare(source.Column(versionOrdinal), j, batch.Column(versionOrdinal), r) > 0;
+                            if (!apply)
+                            {
+                                keep.Add(r);
+                                continue;
+                            }
+
+                            changed = true;
+                            if (request.IsDelete[j])
+                            {
+                                deleted++;
+                            }
+                            else
+                            {
+                                updated++;
+                                writeSource[j] = true;
+                            }
+                        }
+
+                        fileCopied += keep.Count;
+                    }
+
+                    if (!changed)
+                    {
+                        continue;
+                    }
+
+                    copied += fileCopied;
+                    foreach (var (batch, keep) in batches)
+                    {
+                        if (keep.Count > 0)
+                        {
+                            // Always a copy: the batch's buffers belong to the file reader, which is closed before the
+                            // buffered Parquet writer exports them (ingest engine: crashes in CArrowArrayExporter.ReleaseArray).
+                            writer.Write(ArrowKernels.Take(batch, CollectionsMarshal.AsSpan(keep)));
+                        }
+                    }
+                }
+                finally
+                {
+                    // Batches read through the C data interface hold native memory: release it now, not at finalization.
+                    foreach (var (batch, _) in batches)
+                    {
+                        batch.Dispose();
+                    }
+                }
+
+                bytesRemoved += file.Size;
+                removes.Add(new RemoveAction(file.Path, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, true, file.PartitionValues, file.Size));
+            }
+
+            var fromSource = new List<int>();
+            for (var j = 0; j < source.Length; j++)
+            {
+                if (!matched[j] && !request.IsDelete[j])
+                {
+                    inserted++;
+                    fromSource.Add(j);
+                }
+                else if (writeSource[j])
+                {
+                    fromSource.Add(j);
+                }
+            }
+
+            if (fromSource.Count > 0)
+            {
+                writer.Write(fromSource.Count == source.Length ? source : ArrowKernels.Take(source, CollectionsMarshal.AsSpan(fromSource)));
+            }
+
+            var adds = writer.Finish();
+            var pending = new PendingCommit
+            {
+                Options = options,
+                Adds = adds.ToList(),
+                Removes = removes,
+                ReadFiles = readFiles,
+                ConflictsWithAdd = pruning.MayContainAnyKey,
+                RowsWritten = writer.RowsWritten,
+                DefaultParameters =
+                {
+                    ["predicate"] = new JsonArray(request.KeyColumns.Select(k => (JsonNode)$"(target.{k} = source.{k})").ToArray()).ToJsonString(),
+                },
+                Metrics =
+                {
+                    ["numSourceRows"] = Committer.Metric(source.Length),
+                    ["numTargetRowsInserted"] = Committer.Metric(inserted),
+                    ["numTargetRowsUpdated"] = Committer.Metric(updated),
+                    ["numTargetRowsDeleted"] = Committer.Metric(deleted),
+                    ["numTargetRowsCopied"] = Committer.Metric(copied),
+                    ["numOutputRows"] = Committer.Metric(writer.RowsWritten),
+                    ["numTargetFilesAdded"] = Committer.Metric(adds.Count),
+                    ["numTargetFilesRemoved"] = Committer.Metric(removes.Count),
+                    ["numTargetBytesAdded"] = Committer.Metric(adds.Sum(a => a.Size)),
+                    ["numTargetBytesRemoved"] = Committer.Metric(bytesRemoved),
+                },
+            };
+            return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await writer.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
 
     /// <summary>Removes every row (a TRUNCATE at the source) in one commit.</summary>
-    public Task<CommitResult> DeleteAllAsync(CommitOptions options, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public Task<CommitResult> DeleteAllAsync(CommitOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var readState = _state;
+        var snapshot = _snapshot;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var removes = snapshot.Files.Select(f => new RemoveAction(f.Path, now, true, true, f.PartitionValues, f.Size)).ToList();
+        var pending = new PendingCommit
+        {
+            Options = options,
+            Removes = removes,
+            ReadFiles = new HashSet<string>(snapshot.Files.Select(f => f.Path), StringComparer.Ordinal),
+            DefaultParameters = { ["predicate"] = "[]" },
+            Metrics =
+            {
+                ["numRemovedFiles"] = Committer.Metric(removes.Count),
+                ["numRemovedBytes"] = Committer.Metric(removes.Sum(r => r.Size ?? 0)),
+                ["numDeletedRows"] = snapshot.RowCount is { } rows ? Committer.Metric(rows) : "0",
+                ["numAddedFiles"] = "0",
+            },
+        };
+        return CommitAsync(readState, pending, removes.Count, cancellationToken);
+    }
 
     /// <summary>A commit holding only actions such as <c>txn</c> and commitInfo, no data (records progress of an idle stream).</summary>
-    public Task<CommitResult> CommitEmptyAsync(CommitOptions options, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public Task<CommitResult> CommitEmptyAsync(CommitOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var pending = new PendingCommit { Options = options, IsBlindAppend = true };
+        return CommitAsync(_state, pending, 0, cancellationToken);
+    }
 
     /// <summary>Every row of a snapshot, as Arrow batches with the table's schema (deletion vectors and partitions applied).</summary>
-    public IAsyncEnumerable<RecordBatch> ScanAsync(DeltaSnapshot snapshot, CancellationToken cancellationToken) => throw new NotImplementedException();
+    /// <remarks>Batches are read from Parquet into native memory: dispose each one when done with it to release that memory early.</remarks>
+    /// <exception cref="NotSupportedException">The table uses a reader feature this version cannot apply (deletion vectors, column mapping).</exception>
+    public async IAsyncEnumerable<RecordBatch> ScanAsync(DeltaSnapshot snapshot, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        CheckReadable(snapshot);
+        foreach (var file in snapshot.Files)
+        {
+            await foreach (var batch in ReadFileAsync(snapshot, file, cancellationToken).ConfigureAwait(false))
+            {
+                yield return batch;
+            }
+        }
+    }
+
+    private void CheckReadable(DeltaSnapshot snapshot)
+    {
+        if (snapshot.State is { } state)
+        {
+            if (state.FilesWithDeletionVectors.Count > 0)
+            {
+                throw new NotSupportedException($"Delta table '{Path}' has deletion vectors (e.g. on '{state.FilesWithDeletionVectors.First()}'); this version cannot read them yet.");
+            }
+
+            if (snapshot.Configuration.TryGetValue("delta.columnMapping.mode", out var mode) && mode is not "none")
+            {
+                throw new NotSupportedException($"Delta table '{Path}' uses column mapping mode '{mode}'; this version cannot read it yet.");
+            }
+        }
+    }
+
+    /// <summary>Reads one data file as batches with the table's schema (columns by name, partition values filled in).</summary>
+    private async IAsyncEnumerable<RecordBatch> ReadFileAsync(DeltaSnapshot snapshot, AddFile file, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var schema = snapshot.Schema;
+        var arrowSchema = schema.ToArrowSchema();
+        var relative = Partitioning.DecodePath(file.Path);
+        var partitions = new HashSet<string>(snapshot.PartitionColumns, StringComparer.OrdinalIgnoreCase);
+        using var reader = new ParquetSharp.Arrow.FileReader(_store.LocalPath(relative));
+        using var batches = reader.GetRecordBatchReader();
+        while (await batches.ReadNextRecordBatchAsync(ct).ConfigureAwait(false) is { } batch)
+        {
+            var columns = new IArrowArray[schema.Count];
+            for (var c = 0; c < schema.Count; c++)
+            {
+                var col = schema.Columns[c];
+                if (partitions.Contains(col.Name))
+                {
+                    var value = file.PartitionValues.FirstOrDefault(kv => string.Equals(kv.Key, col.Name, StringComparison.OrdinalIgnoreCase)).Value;
+                    columns[c] = Partitioning.Constant(col.Type, value, batch.Length, col.Name);
+                    continue;
+                }
+
+                var idx = -1;
+                for (var j = 0; j < batch.Schema.FieldsList.Count; j++)
+                {
+                    if (string.Equals(batch.Schema.FieldsList[j].Name, col.Name, StringComparison.OrdinalIgnoreCase))
+                    {
+                        idx = j;
+                        break;
+                    }
+                }
+
+                columns[c] = idx < 0
+                    ? ArrowKernels.NullArray(arrowSchema.FieldsList[c].DataType, batch.Length)
+                    : ArrowKernels.Conform(batch.Column(idx), arrowSchema.FieldsList[c].DataType, $"{relative}:{col.Name}");
+            }
+
+            yield return new RecordBatch(arrowSchema, columns, batch.Length);
+        }
+    }
 
     /// <summary>Commit history, newest first: version, timestamp, operation, parameters, metrics, and the whole commitInfo.</summary>
-    public Task<IReadOnlyList<CommitHistoryEntry>> HistoryAsync(int? limit, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task<IReadOnlyList<CommitHistoryEntry>> HistoryAsync(int? limit, CancellationToken cancellationToken)
+    {
+        var files = await _store.ListAsync(LogReplay.LogFolder, cancellationToken).ConfigureAwait(false);
+        var versions = files
+            .Select(f => f.Path[LogReplay.LogFolder.Length..])
+            .Where(n => n.Length == 25 && n.EndsWith(".json", StringComparison.Ordinal) && long.TryParse(n.AsSpan(0, 20), out _))
+            .Select(n => long.Parse(n.AsSpan(0, 20), System.Globalization.CultureInfo.InvariantCulture))
+            .OrderDescending()
+            .Take(limit ?? int.MaxValue)
+            .ToList();
+        var result = new List<CommitHistoryEntry>(versions.Count);
+        foreach (var v in versions)
+        {
+            var actions = await LogReplay.ReadCommitAsync(_store, v, cancellationToken).ConfigureAwait(false);
+            var info = actions?.CommitInfo ?? [];
+            DateTimeOffset? ts = info["timestamp"] is JsonValue t && t.TryGetValue<long>(out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+            result.Add(new CommitHistoryEntry(v, ts, info["operation"]?.GetValue<string>(), info["operationParameters"] as JsonObject, info["operationMetrics"] as JsonObject, info));
+        }
+
+        return result;
+    }
 }
 
 /// <summary>A table at one version.</summary>
@@ -72,6 +591,8 @@ public sealed class DeltaSnapshot
 
     /// <summary>Total rows (sum of numRecords; null when a file lacks stats).</summary>
     public long? RowCount { get; init; }
+
+    internal LogState? State { get; init; }
 }
 
 /// <summary>An <c>add</c> action as the snapshot holds it.</summary>

@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Ingest.Sdk.Types;
+
+namespace Ingest.Delta.Log;
+
+/// <summary>The reconciled table state at one version (PROTOCOL.md "Action Reconciliation").</summary>
+internal sealed class LogState
+{
+    public long Version { get; set; } = -1;
+
+    public ProtocolAction? Protocol { get; set; }
+
+    public MetadataAction? Metadata { get; set; }
+
+    public Dictionary<string, AddFile> Files { get; } = new(StringComparer.Ordinal);
+
+    public HashSet<string> FilesWithDeletionVectors { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, RemoveAction> Tombstones { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, TxnEntry> Txns { get; } = new(StringComparer.Ordinal);
+
+    public void Apply(CommitActions c, long version)
+    {
+        if (c.Protocol is not null)
+        {
+            Protocol = c.Protocol;
+        }
+
+        if (c.Metadata is not null)
+        {
+            Metadata = c.Metadata;
+        }
+
+        // Like Spark's InMemoryLogReplay, the reconciled state (and so a checkpoint) carries dataChange=false:
+        // the flag describes a commit, not a table state.
+        foreach (var r in c.Removes)
+        {
+            Files.Remove(r.Path);
+            FilesWithDeletionVectors.Remove(r.Path);
+            Tombstones[r.Path] = r.DataChange ? r with { DataChange = false } : r;
+        }
+
+        foreach (var a in c.Adds)
+        {
+            Files[a.Path] = a.DataChange ? a with { DataChange = false } : a;
+            Tombstones.Remove(a.Path);
+            if (c.AddsWithDeletionVector.Contains(a.Path))
+            {
+                FilesWithDeletionVectors.Add(a.Path);
+            }
+        }
+
+        foreach (var t in c.Txns)
+        {
+            Txns[t.AppId] = t;
+        }
+
+        Version = version;
+    }
+
+    public LogState Clone()
+    {
+        var s = new LogState { Version = Version, Protocol = Protocol, Metadata = Metadata };
+        foreach (var (k, v) in Files)
+        {
+            s.Files[k] = v;
+        }
+
+        s.FilesWithDeletionVectors.UnionWith(FilesWithDeletionVectors);
+        foreach (var (k, v) in Tombstones)
+        {
+            s.Tombstones[k] = v;
+        }
+
+        foreach (var (k, v) in Txns)
+        {
+            s.Txns[k] = v;
+        }
+
+        return s;
+    }
+
+    public DeltaSnapshot ToSnapshot(string tablePath)
+    {
+        var meta = Metadata ?? throw new InvalidDataException($"Delta table '{tablePath}' has no metaData action at version {Version}.");
+        if (Protocol is null)
+        {
+            throw new InvalidDataException($"Delta table '{tablePath}' has no protocol action at version {Version}.");
+        }
+
+        StreamSchema schema;
+        try
+        {
+            var st = (StructType)DataType.FromDeltaJson(JsonNode.Parse(meta.SchemaString)!);
+            schema = new StreamSchema(st.Fields);
+        }
+        catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException or InvalidCastException)
+        {
+            throw new InvalidDataException($"Delta table '{tablePath}' has a schemaString this library cannot read: {ex.Message}", ex);
+        }
+
+        long? rows = 0;
+        foreach (var f in Files.Values)
+        {
+            var n = NumRecords(f.Stats);
+            rows = n is null || rows is null ? null : rows + n;
+        }
+
+        return new DeltaSnapshot
+        {
+            Version = Version,
+            Schema = schema,
+            PartitionColumns = meta.PartitionColumns,
+            Configuration = meta.Configuration,
+            Files = Files.Values.ToList(),
+            TxnVersions = Txns.ToDictionary(t => t.Key, t => t.Value.Version, StringComparer.Ordinal),
+            RowCount = rows,
+            State = this,
+        };
+    }
+
+    public static long? NumRecords(string? stats)
+    {
+        if (stats is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(stats)?["numRecords"]?.GetValue<long>();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary><c>delta.deletedFileRetentionDuration</c> (default one week): how long tombstones stay in checkpoints.</summary>
+    public TimeSpan TombstoneRetention()
+    {
+        var text = Metadata?.Configuration.GetValueOrDefault("delta.deletedFileRetentionDuration");
+        if (text is not null)
+        {
+            var parts = text.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 3 && parts[0] == "interval" && long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n))
+            {
+                var unit = parts[2].TrimEnd('s').ToLowerInvariant();
+                switch (unit)
+                {
+                    case "week": return TimeSpan.FromDays(7 * n);
+                    case "day": return TimeSpan.FromDays(n);
+                    case "hour": return TimeSpan.FromHours(n);
+                    case "minute": return TimeSpan.FromMinutes(n);
+                    case "second": return TimeSpan.FromSeconds(n);
+                }
+            }
+        }
+
+        return TimeSpan.FromDays(7);
+    }
+}

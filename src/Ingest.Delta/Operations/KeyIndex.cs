@@ -1,0 +1,183 @@
+using System.Runtime.InteropServices;
+using Apache.Arrow;
+using Ingest.Delta.Parquet;
+
+namespace Ingest.Delta.Operations;
+
+/// <summary>
+/// A hash index over the key columns of the merge source: typed hashing and equality straight on the Arrow arrays,
+/// no key objects per row.
+/// </summary>
+internal sealed class KeyIndex
+{
+    private readonly IArrowArray[] _keys;
+    private readonly Dictionary<ulong, int> _heads;
+    private readonly int[] _next;
+
+    public KeyIndex(IArrowArray[] keys, int rows, IReadOnlyList<string> keyNames)
+    {
+        _keys = keys;
+        _heads = new Dictionary<ulong, int>(rows);
+        _next = new int[rows];
+        for (var r = 0; r < rows; r++)
+        {
+            var h = Hash(keys, r);
+            ref var head = ref CollectionsMarshal.GetValueRefOrAddDefault(_heads, h, out var exists);
+            if (exists)
+            {
+                for (var c = head; c >= 0; c = _next[c])
+                {
+                    if (KeysEqual(keys, c, keys, r))
+                    {
+                        throw new ArgumentException($"The merge source holds key ({string.Join(", ", keyNames)}) twice, at rows {c} and {r}; it must hold at most one row per key.");
+                    }
+                }
+
+                _next[r] = head;
+            }
+            else
+            {
+                _next[r] = -1;
+            }
+
+            head = r;
+        }
+    }
+
+    /// <summary>The source row holding the key of <paramref name="row"/> in <paramref name="targetKeys"/>, or -1.</summary>
+    public int Find(IArrowArray[] targetKeys, int row)
+    {
+        if (!_heads.TryGetValue(Hash(targetKeys, row), out var c))
+        {
+            return -1;
+        }
+
+        for (; c >= 0; c = _next[c])
+        {
+            if (KeysEqual(_keys, c, targetKeys, row))
+            {
+                return c;
+            }
+        }
+
+        return -1;
+    }
+
+    private static ulong Hash(IArrowArray[] keys, int row)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (var a in keys)
+        {
+            h = (h ^ HashValue(a, row)) * 1099511628211UL;
+        }
+
+        return h;
+    }
+
+    private static ulong Mix(ulong v)
+    {
+        v ^= v >> 33;
+        v *= 0xff51afd7ed558ccdUL;
+        v ^= v >> 33;
+        v *= 0xc4ceb9fe1a85ec53UL;
+        v ^= v >> 33;
+        return v;
+    }
+
+    private static ulong HashValue(IArrowArray a, int i)
+    {
+        if (a.IsNull(i))
+        {
+            return 0x9E3779B97F4A7C15UL;
+        }
+
+        return a switch
+        {
+            Int64Array x => Mix((ulong)x.Values[i]),
+            Int32Array x => Mix((ulong)x.Values[i]),
+            Int16Array x => Mix((ulong)x.Values[i]),
+            Int8Array x => Mix((ulong)x.Values[i]),
+            Date32Array x => Mix((ulong)x.Values[i]),
+            TimestampArray x => Mix((ulong)x.Values[i]),
+            DoubleArray x => Mix((ulong)BitConverter.DoubleToInt64Bits(x.Values[i])),
+            FloatArray x => Mix((ulong)BitConverter.DoubleToInt64Bits(x.Values[i])),
+            BooleanArray x => x.GetValue(i)!.Value ? 1UL : 2UL,
+            BinaryArray x => HashBytes(x.GetBytes(i)),
+            Decimal128Array x => HashBytes(x.ValueBuffer.Span.Slice((x.Offset + i) * 16, 16)),
+            _ => throw new NotSupportedException($"Merge keys of Arrow type {a.Data.DataType.Name} are not supported."),
+        };
+    }
+
+    private static ulong HashBytes(ReadOnlySpan<byte> bytes)
+    {
+        var h = default(HashCode);
+        h.AddBytes(bytes);
+        return Mix((ulong)(uint)h.ToHashCode() | ((ulong)bytes.Length << 32));
+    }
+
+    public static bool KeysEqual(IArrowArray[] a, int i, IArrowArray[] b, int j)
+    {
+        for (var k = 0; k < a.Length; k++)
+        {
+            if (!ValueEqual(a[k], i, b[k], j))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool ValueEqual(IArrowArray a, int i, IArrowArray b, int j)
+    {
+        var an = a.IsNull(i);
+        var bn = b.IsNull(j);
+        if (an || bn)
+        {
+            return an && bn;
+        }
+
+        return (a, b) switch
+        {
+            (Int64Array x, Int64Array y) => x.Values[i] == y.Values[j],
+            (Int32Array x, Int32Array y) => x.Values[i] == y.Values[j],
+            (Int16Array x, Int16Array y) => x.Values[i] == y.Values[j],
+            (Int8Array x, Int8Array y) => x.Values[i] == y.Values[j],
+            (Date32Array x, Date32Array y) => x.Values[i] == y.Values[j],
+            (TimestampArray x, TimestampArray y) => x.Values[i] == y.Values[j],
+            (DoubleArray x, DoubleArray y) => x.Values[i].Equals(y.Values[j]),
+            (FloatArray x, FloatArray y) => x.Values[i].Equals(y.Values[j]),
+            (BooleanArray x, BooleanArray y) => x.GetValue(i) == y.GetValue(j),
+            (BinaryArray x, BinaryArray y) => x.GetBytes(i).SequenceEqual(y.GetBytes(j)),
+            (Decimal128Array x, Decimal128Array y) => ArrowKernels.DecimalAt(x, i) == ArrowKernels.DecimalAt(y, j),
+            _ => false,
+        };
+    }
+
+    /// <summary>Orders two values of the same type (null lowest): ordinal for strings, numeric otherwise.</summary>
+    public static int Compare(IArrowArray a, int i, IArrowArray b, int j)
+    {
+        var an = a.IsNull(i);
+        var bn = b.IsNull(j);
+        if (an || bn)
+        {
+            return an == bn ? 0 : an ? -1 : 1;
+        }
+
+        return (a, b) switch
+        {
+            (Int64Array x, Int64Array y) => x.Values[i].CompareTo(y.Values[j]),
+            (Int32Array x, Int32Array y) => x.Values[i].CompareTo(y.Values[j]),
+            (Int16Array x, Int16Array y) => x.Values[i].CompareTo(y.Values[j]),
+            (Int8Array x, Int8Array y) => x.Values[i].CompareTo(y.Values[j]),
+            (Date32Array x, Date32Array y) => x.Values[i].CompareTo(y.Values[j]),
+            (TimestampArray x, TimestampArray y) => x.Values[i].CompareTo(y.Values[j]),
+            (DoubleArray x, DoubleArray y) => x.Values[i].CompareTo(y.Values[j]),
+            (FloatArray x, FloatArray y) => x.Values[i].CompareTo(y.Values[j]),
+            (BooleanArray x, BooleanArray y) => x.GetValue(i)!.Value.CompareTo(y.GetValue(j)!.Value),
+            (BinaryArray x, BinaryArray y) => x.GetBytes(i).SequenceCompareTo(y.GetBytes(j)),
+            (Decimal128Array x, Decimal128Array y) => ArrowKernels.DecimalAt(x, i).CompareTo(ArrowKernels.DecimalAt(y, j)),
+            _ => throw new NotSupportedException($"Cannot order values of Arrow type {a.Data.DataType.Name}."),
+        };
+    }
+}

@@ -1,0 +1,183 @@
+using Apache.Arrow;
+using Ingest.Delta.Parquet;
+using Ingest.Delta.Storage;
+using Ingest.Sdk.Types;
+using Field = Ingest.Sdk.Types.Field;
+using Schema = Apache.Arrow.Schema;
+
+namespace Ingest.Delta.Operations;
+
+/// <summary>
+/// Writes rows with the table's schema into data files: one folder per partition (Hive style), partition columns
+/// left out of the Parquet, a new file whenever one reaches <see cref="MaxRowsPerFile"/>.
+/// </summary>
+internal sealed class TableWriter : IDisposable
+{
+    private readonly ILogStore _store;
+    private readonly StreamSchema _schema;
+    private readonly IReadOnlyList<string> _partitionColumns;
+    private readonly int[] _partitionOrdinals;
+    private readonly int[] _dataOrdinals;
+    private readonly Schema _dataSchema;
+    private readonly IReadOnlyList<Field> _dataColumns;
+    private readonly int _numIndexedCols;
+    private readonly Dictionary<string, (string?[] Values, DataFileWriter Writer)> _open = new(StringComparer.Ordinal);
+    private readonly List<AddFile> _added = [];
+    private readonly List<string> _written = [];
+    private int _fileCounter;
+
+    public TableWriter(ILogStore store, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string> configuration, long maxRowsPerFile)
+    {
+        _store = store;
+        _schema = schema;
+        _partitionColumns = partitionColumns;
+        MaxRowsPerFile = maxRowsPerFile;
+        _partitionOrdinals = partitionColumns.Select(c => schema.IndexOf(c)).ToArray();
+        _dataOrdinals = Enumerable.Range(0, schema.Count).Where(i => !_partitionOrdinals.Contains(i)).ToArray();
+        _dataColumns = _dataOrdinals.Select(i => schema.Columns[i]).ToList();
+        var b = new Schema.Builder();
+        foreach (var f in _dataColumns)
+        {
+            b.Field(f.ToArrowField());
+        }
+
+        _dataSchema = b.Build();
+        _numIndexedCols = configuration.TryGetValue("delta.dataSkippingNumIndexedCols", out var n) && int.TryParse(n, out var parsed) ? parsed : 32;
+    }
+
+    public long MaxRowsPerFile { get; }
+
+    public long RowsWritten { get; private set; }
+
+    public IReadOnlyList<AddFile> Added => _added;
+
+    /// <summary>Writes a batch with the table's schema.</summary>
+    public void Write(RecordBatch batch)
+    {
+        if (batch.Length == 0)
+        {
+            return;
+        }
+
+        for (var c = 0; c < _schema.Count; c++)
+        {
+            if (!_schema.Columns[c].Nullable && batch.Column(c).NullCount > 0)
+            {
+                throw new ArgumentException($"Column '{_schema.Columns[c].Name}' is NOT NULL in the table but {batch.Column(c).NullCount} row(s) hold null.");
+            }
+        }
+
+        if (_partitionOrdinals.Length == 0)
+        {
+            WriteToPartition("", [], batch);
+            return;
+        }
+
+        // Group rows by their partition strings; partition columns have few distinct values.
+        var groups = new Dictionary<string, (string?[] Values, List<int> Rows)>(StringComparer.Ordinal);
+        var values = new string?[_partitionOrdinals.Length];
+        for (var row = 0; row < batch.Length; row++)
+        {
+            for (var p = 0; p < _partitionOrdinals.Length; p++)
+            {
+                var ord = _partitionOrdinals[p];
+                values[p] = Partitioning.Format(batch.Column(ord), row, _schema.Columns[ord].Type, _partitionColumns[p]);
+            }
+
+            var dir = Partitioning.Directory(_partitionColumns, values);
+            if (!groups.TryGetValue(dir, out var g))
+            {
+                g = ((string?[])values.Clone(), []);
+                groups[dir] = g;
+            }
+
+            g.Rows.Add(row);
+        }
+
+        foreach (var (dir, g) in groups)
+        {
+            var part = groups.Count == 1 ? batch : ArrowKernels.Take(batch, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(g.Rows));
+            WriteToPartition(dir, g.Values, part);
+        }
+    }
+
+    private void WriteToPartition(string dir, string?[] values, RecordBatch batch)
+    {
+        var data = _partitionOrdinals.Length == 0 && batch.ColumnCount == _dataOrdinals.Length
+            ? new RecordBatch(_dataSchema, batch.Arrays, batch.Length)
+            : new RecordBatch(_dataSchema, _dataOrdinals.Select(batch.Column), batch.Length);
+        var offset = 0;
+        while (offset < data.Length)
+        {
+            if (!_open.TryGetValue(dir, out var current))
+            {
+                var name = $"{dir}part-{_fileCounter++:D5}-{Guid.NewGuid()}-c000.snappy.parquet";
+                current = (values, new DataFileWriter(_store, name, _dataSchema, _dataColumns, _numIndexedCols));
+                _written.Add(name);
+                _open[dir] = current;
+            }
+
+            var room = MaxRowsPerFile - current.Writer.Rows;
+            var take = (int)Math.Min(room, data.Length - offset);
+            current.Writer.Write(offset == 0 && take == data.Length ? data : data.Slice(offset, take));
+            offset += take;
+            RowsWritten += take;
+            if (current.Writer.Rows >= MaxRowsPerFile)
+            {
+                FinishFile(dir);
+            }
+        }
+    }
+
+    private void FinishFile(string dir)
+    {
+        var (values, writer) = _open[dir];
+        _open.Remove(dir);
+        var (size, stats) = writer.Finish();
+        var pv = new Dictionary<string, string?>(StringComparer.Ordinal);
+        for (var i = 0; i < _partitionColumns.Count; i++)
+        {
+            pv[_partitionColumns[i]] = values[i];
+        }
+
+        _added.Add(new AddFile(Partitioning.EncodePath(writer.RelativePath), pv, size, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, stats));
+    }
+
+    /// <summary>Closes every open file; returns the adds.</summary>
+    public IReadOnlyList<AddFile> Finish()
+    {
+        foreach (var dir in _open.Keys.ToList())
+        {
+            FinishFile(dir);
+        }
+
+        return _added;
+    }
+
+    /// <summary>Deletes every file written (the commit failed; they were never referenced by the log).</summary>
+    public async Task AbortAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        foreach (var f in _written)
+        {
+            try
+            {
+                await _store.DeleteAsync(f, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // An orphan data file is harmless (VACUUM removes it).
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, w) in _open.Values)
+        {
+            w.Dispose();
+        }
+
+        _open.Clear();
+    }
+}
