@@ -1,9 +1,6 @@
-using System.Diagnostics;
-using Xunit.Abstractions;
-
 namespace Ingest.Delta.Tests;
 
-public sealed class MergeScaleTests(ITestOutputHelper output)
+public sealed class MergeScaleTests
 {
     [Fact]
     public async Task Merge_of_a_large_batch_into_a_large_table_touches_only_files_in_its_key_range()
@@ -14,27 +11,20 @@ public sealed class MergeScaleTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var table = await DeltaTable.OpenOrCreateAsync(dir.Path, TestData.IdNameVersion, [], null, CancellationToken.None);
         table.MaxRowsPerFile = perFile;
-        var sw = Stopwatch.StartNew();
         await table.AppendAsync([TestData.Rows(TestData.IdNameVersion, Enumerable.Range(0, tableRows).Select(i => ((long)i, (string?)$"name-{i}", 1L)))], new CommitOptions("WRITE"), CancellationToken.None);
-        output.WriteLine($"append {tableRows} rows: {sw.ElapsedMilliseconds} ms");
         Assert.Equal(tableRows / perFile, table.Snapshot.Files.Count);
 
         // Updates for ids 250,000..274,999 (in the third file) plus 25,000 new ids.
         var source = TestData.Rows(TestData.IdNameVersion, Enumerable.Range(0, sourceRows).Select(i => (i < sourceRows / 2 ? 250_000L + i : 2_000_000L + i, (string?)"updated", 2L)));
-        sw.Restart();
         var result = await table.MergeAsync(new MergeRequest(source, new bool[sourceRows], ["id"], "version"), new CommitOptions("MERGE"), CancellationToken.None);
-        output.WriteLine($"merge {sourceRows} rows: {sw.ElapsedMilliseconds} ms");
 
         Assert.Equal(1, result.FilesRemoved);
         Assert.Equal(perFile + sourceRows / 2, result.RowsWritten);
         Assert.Equal(tableRows + sourceRows / 2, table.Snapshot.RowCount);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"merge took {sw.Elapsed}");
 
         // Scattered updates over ids 0..999,990: every file but the one holding only the inserted ids is rewritten.
         var scattered = TestData.Rows(TestData.IdNameVersion, Enumerable.Range(0, 100_000).Select(i => ((long)i * 10, (string?)"again", 3L)));
-        sw.Restart();
         var all = await table.MergeAsync(new MergeRequest(scattered, new bool[100_000], ["id"], "version"), new CommitOptions("MERGE"), CancellationToken.None);
-        output.WriteLine($"scattered merge of 100000 rows: {sw.ElapsedMilliseconds} ms");
         Assert.Equal(tableRows / perFile, all.FilesRemoved);
         Assert.Equal(tableRows + sourceRows / 2, table.Snapshot.RowCount);
     }
