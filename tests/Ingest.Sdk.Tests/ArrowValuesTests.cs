@@ -233,6 +233,42 @@ public class ArrowValuesTests
             Encoding.UTF8.GetString(buffer.WrittenSpan));
     }
 
+    [Fact]
+    public void Sliced_arrays_read_the_values_of_their_window()
+    {
+        var structType = new StructType([new SdkField("a", DataType.Int32), new SdkField("b", DataType.Decimal(10, 2))]);
+        var cases = new (DataType Type, object?[] Values)[]
+        {
+            (DataType.Int64, [1L, 2L, null, 4L]),
+            (DataType.Decimal(10, 2), [1.1m, 2.2m, null, 4.4m]),
+            (DataType.Timestamp, [DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddDays(1), null, DateTimeOffset.UnixEpoch.AddDays(3)]),
+            (new ArrayType(DataType.Int32), [new List<object?> { 1 }, new List<object?> { 2, 3 }, null, new List<object?> { 4 }]),
+            (structType, Enumerable.Range(1, 4).Select(i => i == 3 ? null : (object)new Dictionary<string, object?> { ["a"] = i, ["b"] = i * 1.5m }).ToArray()),
+        };
+
+        foreach (var (type, values) in cases)
+        {
+            var sliced = ArrowArrayFactory.Slice(ArrowValues.BuildArray(type, values), 1, 3);
+            for (var i = 0; i < 3; i++)
+            {
+                var expected = values[i + 1];
+                var actual = ArrowValues.GetValue(sliced, i);
+                switch (expected)
+                {
+                    case IReadOnlyList<object?> list:
+                        Assert.Equal(list.ToArray(), ((IReadOnlyList<object?>)actual!).ToArray());
+                        break;
+                    case IReadOnlyDictionary<string, object?> dict:
+                        Assert.Equal(dict.OrderBy(kv => kv.Key), ((IReadOnlyDictionary<string, object?>)actual!).OrderBy(kv => kv.Key));
+                        break;
+                    default:
+                        Assert.Equal(expected, actual);
+                        break;
+                }
+            }
+        }
+    }
+
     private static readonly JsonWriterOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static string Json(IArrowArray array, int index)

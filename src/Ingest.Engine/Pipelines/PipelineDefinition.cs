@@ -1,0 +1,66 @@
+using System.Text.Json;
+
+namespace Ingest.Engine.Pipelines;
+
+/// <summary>How a stream lands in its table.</summary>
+public enum SinkMode
+{
+    /// <summary>Every change event as a row, with <c>_op</c>, <c>_position</c>, <c>_source_ts</c>, <c>_ingested_at</c>.</summary>
+    Append,
+    /// <summary>A mirror of the source: upsert and delete by primary key, newest position wins.</summary>
+    Merge,
+}
+
+/// <summary>Where a node sits in the pipeline file.</summary>
+/// <param name="Line">1-based line.</param>
+/// <param name="Column">1-based column.</param>
+public readonly record struct TextLocation(int Line, int Column);
+
+/// <summary>A parsed pipeline file (not yet checked against the connectors).</summary>
+/// <param name="FilePath">The file's full path.</param>
+/// <param name="LakePath">The lake's root folder (full path).</param>
+/// <param name="Commit">How often the sink commits.</param>
+/// <param name="Connections">The connections, in file order.</param>
+public sealed record PipelineDefinition(string FilePath, string LakePath, CommitPolicy Commit, IReadOnlyList<ConnectionDefinition> Connections)
+{
+    /// <summary>The file name used in messages.</summary>
+    public string FileName => Path.GetFileName(FilePath);
+}
+
+/// <summary>When the sink commits buffered rows (at a checkpoint).</summary>
+/// <param name="Interval">Commit when this much time passed since the last commit.</param>
+/// <param name="MaxRows">Commit when this many rows are buffered.</param>
+public sealed record CommitPolicy(TimeSpan Interval, long MaxRows)
+{
+    /// <summary>2 s or 200,000 rows.</summary>
+    public static CommitPolicy Default { get; } = new(TimeSpan.FromSeconds(2), 200_000);
+}
+
+/// <summary>A connection: one connector with one configuration and a stream selection.</summary>
+/// <param name="Name">Unique name (<c>[a-z0-9_-]+</c>).</param>
+/// <param name="Connector">The plugin's connector name.</param>
+/// <param name="Config">The configuration converted to JSON.</param>
+/// <param name="Streams">The selected streams, or null for every stream.</param>
+/// <param name="Index">Position in <c>connections</c>.</param>
+/// <param name="Location">Where the connection starts.</param>
+/// <param name="ConnectorLocation">Where <c>connector</c> is.</param>
+/// <param name="ConfigLocations">Location of each config node by JSON pointer ("" = the config mapping).</param>
+public sealed record ConnectionDefinition(
+    string Name,
+    string Connector,
+    JsonElement Config,
+    IReadOnlyList<StreamDefinition>? Streams,
+    int Index,
+    TextLocation Location,
+    TextLocation ConnectorLocation,
+    IReadOnlyDictionary<string, TextLocation> ConfigLocations);
+
+/// <summary>A stream chosen in the pipeline file.</summary>
+/// <param name="Name">The stream's name as discovered.</param>
+/// <param name="Mode">append or merge; null = merge where a key exists, else append.</param>
+/// <param name="Table">The table path (relative to the lake), or null for <c>&lt;connection&gt;/&lt;stream&gt;</c>.</param>
+/// <param name="Index">Position in <c>streams</c>.</param>
+/// <param name="Location">Where the entry is.</param>
+/// <param name="NameLocation">Where its name is.</param>
+/// <param name="ModeLocation">Where its mode is.</param>
+public sealed record StreamDefinition(string Name, SinkMode? Mode, string? Table, int Index, TextLocation Location, TextLocation NameLocation, TextLocation ModeLocation);

@@ -1,0 +1,413 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Ingest.Engine.Pipelines;
+
+/// <summary>
+/// Reads a pipeline file. Shape:
+/// <code>
+/// lake: ./lake                      # relative to the file
+/// transport: embedded               # the only transport so far
+/// commit: {interval: 2s, maxRows: 200000}
+/// connections:
+///   - name: shop
+///     connector: sample
+///     config: {seed: 42}
+///     streams:                      # omitted: every stream
+///       - {name: orders, mode: merge, table: shop/orders}
+/// </code>
+/// </summary>
+public static partial class PipelineFile
+{
+    private static readonly string[] RootKeys = ["lake", "transport", "commit", "connections"];
+    private static readonly string[] CommitKeys = ["interval", "maxRows"];
+    private static readonly string[] ConnectionKeys = ["name", "connector", "config", "streams"];
+    private static readonly string[] StreamKeys = ["name", "mode", "table"];
+
+    [GeneratedRegex("^[a-z0-9_-]+$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex(@"^([0-9]+(\.[0-9]+)?)(ms|s|m|h)$")]
+    private static partial Regex DurationPattern();
+
+    /// <summary>Reads and checks the file's shape.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="lakeOverride">A lake folder that replaces the file's <c>lake</c>.</param>
+    /// <exception cref="PipelineException">The file cannot be read or has errors.</exception>
+    public static PipelineDefinition Load(string path, string? lakeOverride = null)
+    {
+        var fullPath = System.IO.Path.GetFullPath(path);
+        var fileName = System.IO.Path.GetFileName(fullPath);
+        string text;
+        try
+        {
+            text = File.ReadAllText(fullPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PipelineException([new PipelineError(path, 0, 0, "", $"cannot read the pipeline file: {e.Message}")]);
+        }
+
+        return Parse(text, fullPath, lakeOverride);
+    }
+
+    /// <summary>Parses pipeline text; <paramref name="filePath"/> names it in messages and anchors relative paths.</summary>
+    /// <exception cref="PipelineException">The text has errors.</exception>
+    public static PipelineDefinition Parse(string text, string filePath, string? lakeOverride = null)
+    {
+        var p = new Parser(System.IO.Path.GetFileName(filePath));
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            var message = e.InnerException is YamlException inner ? inner.Message : e.Message;
+            throw new PipelineException([new PipelineError(p.File, (int)e.Start.Line, (int)e.Start.Column, "", $"invalid YAML: {Trim(message)}")]);
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            var at = stream.Documents.Count == 0 ? new TextLocation(1, 1) : YamlJson.At(stream.Documents[0].RootNode);
+            throw new PipelineException([new PipelineError(p.File, at.Line, at.Column, "", "expected a mapping with 'lake' and 'connections'")]);
+        }
+
+        var dir = System.IO.Path.GetDirectoryName(filePath) ?? ".";
+        var definition = p.Root(root, dir, lakeOverride);
+        if (p.Errors.Count > 0)
+        {
+            throw new PipelineException(p.Errors);
+        }
+
+        return definition with { FilePath = filePath };
+    }
+
+    private static string Trim(string message)
+    {
+        // YamlDotNet prefixes "(Line: 3, Col: 5, Idx: 20) - (Line: 3, Col: 6, Idx: 21): "; the location is already given.
+        var i = message.IndexOf("): ", StringComparison.Ordinal);
+        return message.StartsWith("(Line", StringComparison.Ordinal) && i > 0 ? message[(i + 3)..] : message;
+    }
+
+    private sealed class Parser(string file)
+    {
+        public string File { get; } = file;
+
+        public List<PipelineError> Errors { get; } = [];
+
+        private void Error(YamlNode node, string path, string message)
+        {
+            var at = YamlJson.At(node);
+            Errors.Add(new PipelineError(File, at.Line, at.Column, path, message));
+        }
+
+        private Dictionary<string, YamlNode> Keys(YamlMappingNode map, string path, string[] allowed)
+        {
+            var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+            foreach (var (k, v) in map.Children)
+            {
+                var name = k is YamlScalarNode s ? s.Value ?? "" : "";
+                var keyPath = path.Length == 0 ? name : path + "." + name;
+                if (Array.IndexOf(allowed, name) < 0)
+                {
+                    var hint = YamlJson.DidYouMean(name, allowed);
+                    Error(k, keyPath, $"unknown key '{name}'" + (hint is null ? $" (expected one of: {string.Join(", ", allowed)})" : $"; did you mean '{hint}'?"));
+                    continue;
+                }
+
+                if (!result.TryAdd(name, v))
+                {
+                    Error(k, keyPath, "appears twice");
+                }
+            }
+
+            return result;
+        }
+
+        private string? String(YamlNode node, string path)
+        {
+            if (node is YamlScalarNode s && !YamlJson.IsNull(s))
+            {
+                return s.Value ?? "";
+            }
+
+            Error(node, path, $"expected a text value, got {YamlJson.Describe(node)}");
+            return null;
+        }
+
+        public PipelineDefinition Root(YamlMappingNode root, string dir, string? lakeOverride)
+        {
+            var keys = Keys(root, "", RootKeys);
+            var lake = System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, "lake"));
+            if (lakeOverride is not null)
+            {
+                lake = System.IO.Path.GetFullPath(lakeOverride);
+            }
+            else if (keys.TryGetValue("lake", out var lakeNode) && String(lakeNode, "lake") is { } lakeText)
+            {
+                if (lakeText.Contains("://", StringComparison.Ordinal))
+                {
+                    Error(lakeNode, "lake", $"expected a local folder; '{lakeText[..lakeText.IndexOf(':', StringComparison.Ordinal)]}://' lakes are not yet supported");
+                }
+                else if (lakeText.Length == 0)
+                {
+                    Error(lakeNode, "lake", "expected a folder, got an empty value");
+                }
+                else
+                {
+                    lake = System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, lakeText));
+                }
+            }
+
+            if (keys.TryGetValue("transport", out var transport))
+            {
+                Transport(transport);
+            }
+
+            var commit = keys.TryGetValue("commit", out var commitNode) ? Commit(commitNode) : CommitPolicy.Default;
+            var connections = new List<ConnectionDefinition>();
+            if (!keys.TryGetValue("connections", out var conns))
+            {
+                Error(root, "connections", "missing: expected a list of connections (name, connector, config, streams)");
+            }
+            else if (conns is not YamlSequenceNode seq || seq.Children.Count == 0)
+            {
+                Error(conns, "connections", $"expected a non-empty list of connections, got {YamlJson.Describe(conns)}");
+            }
+            else
+            {
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                for (var i = 0; i < seq.Children.Count; i++)
+                {
+                    if (Connection(seq.Children[i], i) is { } c)
+                    {
+                        if (!names.Add(c.Name))
+                        {
+                            Error(seq.Children[i], $"connections[{i}].name", $"the name '{c.Name}' is used by an earlier connection; names must be unique");
+                        }
+
+                        connections.Add(c);
+                    }
+                }
+            }
+
+            return new PipelineDefinition("", lake, commit, connections);
+        }
+
+        private void Transport(YamlNode node)
+        {
+            var kind = node switch
+            {
+                YamlScalarNode s => s.Value,
+                YamlMappingNode m => m.Children.FirstOrDefault(c => c.Key is YamlScalarNode { Value: "kind" }).Value is YamlScalarNode k ? k.Value : null,
+                _ => null,
+            };
+            if (kind == "embedded")
+            {
+                return;
+            }
+
+            Error(node, "transport", kind == "kafka"
+                ? "the kafka transport is not yet supported; use 'embedded'"
+                : $"expected 'embedded', got {YamlJson.Describe(node)}");
+        }
+
+        private CommitPolicy Commit(YamlNode node)
+        {
+            var policy = CommitPolicy.Default;
+            if (node is not YamlMappingNode map)
+            {
+                Error(node, "commit", $"expected a mapping such as {{interval: 2s, maxRows: 200000}}, got {YamlJson.Describe(node)}");
+                return policy;
+            }
+
+            var keys = Keys(map, "commit", CommitKeys);
+            if (keys.TryGetValue("interval", out var interval))
+            {
+                var text = interval is YamlScalarNode s ? s.Value ?? "" : "";
+                var m = DurationPattern().Match(text);
+                if (!m.Success || double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) <= 0)
+                {
+                    Error(interval, "commit.interval", $"expected a positive duration such as 500ms, 2s, 1m, got {YamlJson.Describe(interval)}");
+                }
+                else
+                {
+                    var n = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+                    policy = policy with
+                    {
+                        Interval = m.Groups[3].Value switch
+                        {
+                            "ms" => TimeSpan.FromMilliseconds(n),
+                            "s" => TimeSpan.FromSeconds(n),
+                            "m" => TimeSpan.FromMinutes(n),
+                            _ => TimeSpan.FromHours(n),
+                        },
+                    };
+                }
+            }
+
+            if (keys.TryGetValue("maxRows", out var maxRows))
+            {
+                if (maxRows is YamlScalarNode s && s.Style == ScalarStyle.Plain && long.TryParse(s.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
+                {
+                    policy = policy with { MaxRows = n };
+                }
+                else
+                {
+                    Error(maxRows, "commit.maxRows", $"expected a positive integer, got {YamlJson.Describe(maxRows)}");
+                }
+            }
+
+            return policy;
+        }
+
+        private ConnectionDefinition? Connection(YamlNode node, int index)
+        {
+            var path = $"connections[{index}]";
+            if (node is not YamlMappingNode map)
+            {
+                Error(node, path, $"expected a mapping with name, connector, config and streams, got {YamlJson.Describe(node)}");
+                return null;
+            }
+
+            var keys = Keys(map, path, ConnectionKeys);
+            string? name = null;
+            if (!keys.TryGetValue("name", out var nameNode))
+            {
+                Error(map, path + ".name", "missing: expected a name of lower-case letters, digits, '_' or '-'");
+            }
+            else if (String(nameNode, path + ".name") is { } n)
+            {
+                if (NamePattern().IsMatch(n))
+                {
+                    name = n;
+                }
+                else
+                {
+                    Error(nameNode, path + ".name", $"expected lower-case letters, digits, '_' or '-', got {YamlJson.Describe(nameNode)}");
+                }
+            }
+
+            string? connector = null;
+            var connectorAt = YamlJson.At(map);
+            if (!keys.TryGetValue("connector", out var connectorNode))
+            {
+                Error(map, path + ".connector", "missing: expected the name of a connector plugin");
+            }
+            else
+            {
+                connector = String(connectorNode, path + ".connector");
+                connectorAt = YamlJson.At(connectorNode);
+            }
+
+            var locations = new Dictionary<string, TextLocation>(StringComparer.Ordinal) { [""] = YamlJson.At(map) };
+            var config = JsonDocument.Parse("{}").RootElement.Clone();
+            if (keys.TryGetValue("config", out var configNode))
+            {
+                if (configNode is YamlMappingNode)
+                {
+                    try
+                    {
+                        config = YamlJson.ToJson(configNode, locations);
+                    }
+                    catch (YamlException e)
+                    {
+                        Errors.Add(new PipelineError(File, (int)e.Start.Line, (int)e.Start.Column, path + ".config", e.Message));
+                    }
+                }
+                else if (!(configNode is YamlScalarNode s && YamlJson.IsNull(s)))
+                {
+                    Error(configNode, path + ".config", $"expected a mapping of settings, got {YamlJson.Describe(configNode)}");
+                }
+            }
+
+            List<StreamDefinition>? streams = null;
+            if (keys.TryGetValue("streams", out var streamsNode) && !(streamsNode is YamlScalarNode ns && YamlJson.IsNull(ns)))
+            {
+                streams = [];
+                if (streamsNode is not YamlSequenceNode seq)
+                {
+                    Error(streamsNode, path + ".streams", $"expected a list of streams such as [{{name: orders, mode: merge}}], got {YamlJson.Describe(streamsNode)}");
+                }
+                else
+                {
+                    for (var i = 0; i < seq.Children.Count; i++)
+                    {
+                        if (Stream(seq.Children[i], $"{path}.streams[{i}]", i) is { } s)
+                        {
+                            streams.Add(s);
+                        }
+                    }
+                }
+            }
+
+            return name is null || connector is null
+                ? null
+                : new ConnectionDefinition(name, connector, config, streams, index, YamlJson.At(map), connectorAt, locations);
+        }
+
+        private StreamDefinition? Stream(YamlNode node, string path, int index)
+        {
+            if (node is YamlScalarNode scalar && !YamlJson.IsNull(scalar))
+            {
+                // A bare name: the default mode and table.
+                return new StreamDefinition(scalar.Value ?? "", null, null, index, YamlJson.At(node), YamlJson.At(node), YamlJson.At(node));
+            }
+
+            if (node is not YamlMappingNode map)
+            {
+                Error(node, path, $"expected a stream name or a mapping with name, mode and table, got {YamlJson.Describe(node)}");
+                return null;
+            }
+
+            var keys = Keys(map, path, StreamKeys);
+            string? name = null;
+            var nameAt = YamlJson.At(map);
+            if (!keys.TryGetValue("name", out var nameNode))
+            {
+                Error(map, path + ".name", "missing: expected the stream's name");
+            }
+            else
+            {
+                name = String(nameNode, path + ".name");
+                nameAt = YamlJson.At(nameNode);
+            }
+
+            SinkMode? mode = null;
+            var modeAt = YamlJson.At(map);
+            if (keys.TryGetValue("mode", out var modeNode))
+            {
+                modeAt = YamlJson.At(modeNode);
+                var text = modeNode is YamlScalarNode m ? m.Value : null;
+                switch (text)
+                {
+                    case "append": mode = SinkMode.Append; break;
+                    case "merge": mode = SinkMode.Merge; break;
+                    default:
+                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["append", "merge"]);
+                        Error(modeNode, path + ".mode", $"expected append or merge, got {YamlJson.Describe(modeNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+                        break;
+                }
+            }
+
+            string? table = null;
+            if (keys.TryGetValue("table", out var tableNode) && String(tableNode, path + ".table") is { } t)
+            {
+                if (t.Length == 0 || t.Contains("://", StringComparison.Ordinal) || System.IO.Path.IsPathRooted(t) || t.Split('/', '\\').Contains(".."))
+                {
+                    Error(tableNode, path + ".table", $"expected a folder inside the lake such as shop/orders_log, got {YamlJson.Describe(tableNode)}");
+                }
+                else
+                {
+                    table = t;
+                }
+            }
+
+            return name is null ? null : new StreamDefinition(name, mode, table, index, YamlJson.At(map), nameAt, modeAt);
+        }
+    }
+}

@@ -1,1 +1,0 @@
-namespace Ingest.Engine; internal static class EnginePlaceholder { }

@@ -1,0 +1,277 @@
+using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Ingest.Engine.Pipelines;
+using Ingest.Sdk.Records;
+using Ingest.Sdk.Types;
+using Field = Ingest.Sdk.Types.Field;
+
+namespace Ingest.Engine.Sink;
+
+/// <summary>The columns the sink adds to every table, and the Arrow work of adding them without boxing.</summary>
+internal static class LakeColumns
+{
+    public const string Op = "_op";
+    public const string Position = "_position";
+    public const string SourceTs = "_source_ts";
+    public const string IngestedAt = "_ingested_at";
+
+    private static readonly TimestampType UtcMicros = (TimestampType)DataType.Timestamp.ToArrowType();
+
+    /// <summary>The table's schema: the stream's columns, then the sink's.</summary>
+    public static StreamSchema TableSchema(StreamSchema stream, SinkMode mode)
+    {
+        var columns = new List<Field>(stream.Columns.Count + 4);
+        foreach (var c in stream.Columns)
+        {
+            if (c.Name is Op or Position or SourceTs or IngestedAt)
+            {
+                throw new InvalidOperationException($"The stream has a column named '{c.Name}', which the lake reserves for the sink.");
+            }
+
+            // A change log holds deletes (only the key set) and truncates (nothing set): its data columns are nullable.
+            columns.Add(mode == SinkMode.Append ? c with { Nullable = true } : c);
+        }
+
+        if (mode == SinkMode.Append)
+        {
+            columns.Add(new Field(Op, DataType.String, Nullable: false, Description: "Change operation: r (snapshot read), c (insert), u (update), d (delete), t (truncate)."));
+        }
+
+        columns.Add(new Field(Position, DataType.String, Nullable: false, Description: "Source position of the change (32 hex digits; string order is source order)."));
+        columns.Add(new Field(SourceTs, DataType.Timestamp, Description: "When the change was committed at the source (null when unknown)."));
+        columns.Add(new Field(IngestedAt, DataType.Timestamp, Nullable: false, Description: "When the sink received the change."));
+        return new StreamSchema(columns);
+    }
+
+    /// <summary>
+    /// The output batch for rows [<paramref name="start"/>, <paramref name="start"/>+<paramref name="length"/>) of a change
+    /// batch: its data columns as they are (sliced only when needed), plus the sink's columns.
+    /// </summary>
+    public static RecordBatch Build(Schema tableSchema, SinkMode mode, ChangeBatch batch, int start, int length, long ingestedAtMicros)
+    {
+        if (start != 0 || length != batch.Length)
+        {
+            // Writers get unsliced arrays: gather the rows wanted into fresh ones.
+            var whole = Build(tableSchema, mode, batch, 0, batch.Length, ingestedAtMicros);
+            var picks = new (int, int)[length];
+            for (var i = 0; i < length; i++)
+            {
+                picks[i] = (0, start + i);
+            }
+
+            return Gather(tableSchema, [whole], picks);
+        }
+
+        var data = batch.Data;
+        var arrays = new List<IArrowArray>(tableSchema.FieldsList.Count);
+        for (var c = 0; c < data.ColumnCount; c++)
+        {
+            var col = data.Column(c);
+            arrays.Add(col);
+        }
+
+        if (mode == SinkMode.Append)
+        {
+            arrays.Add(OpArray(batch.Ops, start, length));
+        }
+
+        arrays.Add(PositionArray(batch.Positions, start, length));
+        arrays.Add(SourceTsArray(batch.SourceTimestampsMicros, start, length));
+        arrays.Add(ConstantTimestamp(ingestedAtMicros, length));
+        return new RecordBatch(tableSchema, arrays, length);
+    }
+
+    private static StringArray OpArray(ChangeOp[] ops, int start, int length)
+    {
+        var offsets = new ArrowBuffer.Builder<int>(length + 1);
+        var bytes = new ArrowBuffer.Builder<byte>(length);
+        offsets.Append(0);
+        for (var i = 0; i < length; i++)
+        {
+            var op = ops[start + i];
+            if (op is not (ChangeOp.Read or ChangeOp.Insert or ChangeOp.Update or ChangeOp.Delete or ChangeOp.Truncate))
+            {
+                throw new InvalidOperationException($"Unknown change operation {(byte)op} in a batch.");
+            }
+
+            bytes.Append((byte)op);
+            offsets.Append(i + 1);
+        }
+
+        return new StringArray(length, offsets.Build(), bytes.Build(), ArrowBuffer.Empty, 0, 0);
+    }
+
+    private static StringArray PositionArray(SourcePosition[] positions, int start, int length)
+    {
+        var offsets = new ArrowBuffer.Builder<int>(length + 1);
+        var bytes = new ArrowBuffer.Builder<byte>(length * 32);
+        Span<char> chars = stackalloc char[32];
+        Span<byte> utf8 = stackalloc byte[32];
+        offsets.Append(0);
+        for (var i = 0; i < length; i++)
+        {
+            positions[start + i].Format(chars);
+            Encoding.ASCII.GetBytes(chars, utf8);
+            bytes.Append(utf8);
+            offsets.Append((i + 1) * 32);
+        }
+
+        return new StringArray(length, offsets.Build(), bytes.Build(), ArrowBuffer.Empty, 0, 0);
+    }
+
+    private static TimestampArray SourceTsArray(long[] micros, int start, int length)
+    {
+        var values = new ArrowBuffer.Builder<long>(length);
+        var validity = new ArrowBuffer.BitmapBuilder(length);
+        var nulls = 0;
+        for (var i = 0; i < length; i++)
+        {
+            var v = micros[start + i];
+            values.Append(v);
+            validity.Append(v != 0);
+            if (v == 0)
+            {
+                nulls++;
+            }
+        }
+
+        return new TimestampArray(UtcMicros, values.Build(), nulls == 0 ? ArrowBuffer.Empty : validity.Build(), length, nulls, 0);
+    }
+
+    private static TimestampArray ConstantTimestamp(long micros, int length)
+    {
+        var values = new ArrowBuffer.Builder<long>(length);
+        for (var i = 0; i < length; i++)
+        {
+            values.Append(micros);
+        }
+
+        return new TimestampArray(UtcMicros, values.Build(), ArrowBuffer.Empty, length, 0, 0);
+    }
+
+    /// <summary>
+    /// One batch of the rows picked from <paramref name="sources"/> (given as (source, row) in the order wanted).
+    /// Values are copied as bytes per type (the result is a fresh, unsliced batch); only nested types go through CLR values.
+    /// </summary>
+    public static RecordBatch Gather(Schema schema, IReadOnlyList<RecordBatch> sources, IReadOnlyList<(int Source, int Row)> picks)
+    {
+        var columns = new IArrowArray[schema.FieldsList.Count];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            var parts = new IArrowArray[sources.Count];
+            for (var s = 0; s < parts.Length; s++)
+            {
+                parts[s] = sources[s].Column(c);
+            }
+
+            columns[c] = Take(schema.FieldsList[c].DataType, parts, picks);
+        }
+
+        return new RecordBatch(schema, columns, picks.Count);
+    }
+
+    private static IArrowArray Take(IArrowType type, IArrowArray[] parts, IReadOnlyList<(int Source, int Row)> picks)
+    {
+        var n = picks.Count;
+        var validity = new ArrowBuffer.BitmapBuilder(n);
+        var nulls = 0;
+        foreach (var (s, r) in picks)
+        {
+            var valid = !parts[s].IsNull(r);
+            validity.Append(valid);
+            nulls += valid ? 0 : 1;
+        }
+
+        var validityBuffer = nulls == 0 ? ArrowBuffer.Empty : validity.Build();
+        switch (type)
+        {
+            case BooleanType:
+            {
+                var values = new ArrowBuffer.BitmapBuilder(n);
+                foreach (var (s, r) in picks)
+                {
+                    values.Append(((BooleanArray)parts[s]).GetValue(r) ?? false);
+                }
+
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, values.Build()]));
+            }
+
+            case StringType or BinaryType:
+            {
+                var offsets = new ArrowBuffer.Builder<int>(n + 1);
+                var bytes = new ArrowBuffer.Builder<byte>();
+                var total = 0;
+                offsets.Append(0);
+                foreach (var (s, r) in picks)
+                {
+                    var v = ((BinaryArray)parts[s]).GetBytes(r);
+                    bytes.Append(v);
+                    total += v.Length;
+                    offsets.Append(total);
+                }
+
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, offsets.Build(), bytes.Build()]));
+            }
+
+            case FixedWidthType fixedWidth when type is not (ListType or Apache.Arrow.Types.StructType or Apache.Arrow.Types.MapType):
+            {
+                var width = fixedWidth.BitWidth / 8;
+                var bytes = new ArrowBuffer.Builder<byte>(n * width);
+                foreach (var (s, r) in picks)
+                {
+                    var d = parts[s].Data;
+                    bytes.Append(d.Buffers[1].Span.Slice((d.Offset + r) * width, width));
+                }
+
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, bytes.Build()]));
+            }
+
+            default:
+            {
+                var values = new List<object?>(n);
+                foreach (var (s, r) in picks)
+                {
+                    values.Add(ArrowValues.GetValue(parts[s], r));
+                }
+
+                return ArrowValues.BuildArray(DataType.FromArrowType(type), values);
+            }
+        }
+    }
+
+    /// <summary>A key of a row as text, for de-duplicating by primary key (keys only; the rest of the row is never touched).</summary>
+    public static string Key(RecordBatch batch, int[] keyOrdinals, int row, StringBuilder sb)
+    {
+        sb.Clear();
+        foreach (var k in keyOrdinals)
+        {
+            var col = batch.Column(k);
+            if (col.IsNull(row))
+            {
+                sb.Append("\u0000N");
+            }
+            else
+            {
+                switch (col)
+                {
+                    case Int32Array a: sb.Append(a.GetValue(row)!.Value); break;
+                    case Int64Array a: sb.Append(a.GetValue(row)!.Value); break;
+                    case Int16Array a: sb.Append(a.GetValue(row)!.Value); break;
+                    case Int8Array a: sb.Append(a.GetValue(row)!.Value); break;
+                    case StringArray a: sb.Append(a.GetString(row)); break;
+                    case BooleanArray a: sb.Append(a.GetValue(row)!.Value ? 't' : 'f'); break;
+                    case Date32Array a: sb.Append(a.GetValue(row)!.Value); break;
+                    case TimestampArray a: sb.Append(a.GetValue(row)!.Value); break;
+                    case BinaryArray a: sb.Append(Convert.ToHexString(a.GetBytes(row))); break;
+                    case Decimal128Array a: sb.Append(DecimalMath.ToText(DecimalMath.ReadUnscaled(a.ValueBuffer.Span.Slice((a.Offset + row) * 16, 16)), ((Decimal128Type)a.Data.DataType).Scale)); break;
+                    default: sb.Append(System.Text.Json.JsonSerializer.Serialize(ArrowValues.GetValue(col, row))); break;
+                }
+            }
+
+            sb.Append('\u0001');
+        }
+
+        return sb.ToString();
+    }
+}
