@@ -5,6 +5,7 @@ using Apache.Arrow;
 using Ingest.Delta.Log;
 using Ingest.Delta.Operations;
 using Ingest.Delta.Parquet;
+using Ingest.Delta.Read;
 using Ingest.Delta.Storage;
 using Ingest.Sdk.Types;
 
@@ -18,6 +19,9 @@ public sealed class DeltaTable
     private readonly ILogStore _store;
     private LogState _state;
     private DeltaSnapshot _snapshot;
+
+    // One scanner (parsed schema, column mapping) per snapshot, for merges that read many files of it.
+    private readonly ConditionalWeakTable<DeltaSnapshot, FileScanner> _scanners = new();
 
     private DeltaTable(string path, ILogStore store, LogState state)
     {
@@ -149,6 +153,39 @@ public sealed class DeltaTable
         var state = await LogReplay.LoadAsync(_store, version, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidDataException($"Delta table '{Path}' has no log.");
         return state.ToSnapshot(Path);
+    }
+
+    /// <summary>
+    /// The snapshot as of <paramref name="timestamp"/> (time travel): the latest version committed at or before it. Commit
+    /// times are in-commit timestamps where the table enables them, else the commit files' modification times.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The timestamp is before the first commit that can be read.</exception>
+    public async Task<DeltaSnapshot> GetSnapshotAsOfAsync(DateTimeOffset timestamp, CancellationToken cancellationToken)
+    {
+        // Every commit file is listed, newer ones included; the in-commit timestamp setting is the snapshot's.
+        var commits = await LogReplay.CommitTimestampsAsync(_store, _snapshot.Configuration, cancellationToken).ConfigureAwait(false);
+        if (commits.Count == 0)
+        {
+            throw new InvalidDataException($"Delta table '{Path}' has no commit that can be read.");
+        }
+
+        long? version = null;
+        foreach (var (v, ts) in commits)
+        {
+            if (ts <= timestamp)
+            {
+                version = v;
+            }
+        }
+
+        if (version is null)
+        {
+            var (first, firstTs) = commits[0];
+            throw new ArgumentOutOfRangeException(nameof(timestamp), timestamp,
+                $"Delta table '{Path}' has no version as of {timestamp:O}: its first readable commit (version {first}) is at {firstTs:O}.");
+        }
+
+        return await GetSnapshotAsync(version.Value, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Appends the rows (each batch has the table's schema) in one commit.</summary>
@@ -380,7 +417,7 @@ public sealed class DeltaTable
                 }
 
                 bytesRemoved += file.Size;
-                removes.Add(new RemoveAction(file.Path, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, true, file.PartitionValues, file.Size));
+                removes.Add(new RemoveAction(file.Path, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, true, file.PartitionValues, file.Size) { DeletionVector = file.DeletionVector });
             }
 
             var fromSource = new List<int>();
@@ -445,7 +482,7 @@ public sealed class DeltaTable
         var readState = _state;
         var snapshot = _snapshot;
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var removes = snapshot.Files.Select(f => new RemoveAction(f.Path, now, true, true, f.PartitionValues, f.Size)).ToList();
+        var removes = snapshot.Files.Select(f => new RemoveAction(f.Path, now, true, true, f.PartitionValues, f.Size) { DeletionVector = f.DeletionVector }).ToList();
         var pending = new PendingCommit
         {
             Options = options,
@@ -471,78 +508,34 @@ public sealed class DeltaTable
         return CommitAsync(_state, pending, 0, cancellationToken);
     }
 
-    /// <summary>Every row of a snapshot, as Arrow batches with the table's schema (deletion vectors and partitions applied).</summary>
+    /// <summary>
+    /// Every row of a snapshot, as Arrow batches with the table's logical schema: deletion vectors applied, column
+    /// mapping (name and id) resolved, partition values filled in, older files' narrower types widened and columns
+    /// added after a file was written read as null. Change data files (<c>cdc</c>) are not part of a scan.
+    /// </summary>
     /// <remarks>Batches are read from Parquet into native memory: dispose each one when done with it to release that memory early.</remarks>
-    /// <exception cref="NotSupportedException">The table uses a reader feature this version cannot apply (deletion vectors, column mapping).</exception>
+    /// <exception cref="NotSupportedException">The table needs a reader feature this library lacks (the message names it).</exception>
     public async IAsyncEnumerable<RecordBatch> ScanAsync(DeltaSnapshot snapshot, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         CheckReadable(snapshot);
-        foreach (var file in snapshot.Files)
+        await foreach (var batch in new FileScanner(_store, snapshot).ScanAsync(cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var batch in ReadFileAsync(snapshot, file, cancellationToken).ConfigureAwait(false))
-            {
-                yield return batch;
-            }
+            yield return batch;
         }
     }
 
     private void CheckReadable(DeltaSnapshot snapshot)
     {
-        if (snapshot.State is { } state)
+        if (snapshot.State?.Protocol is { } protocol)
         {
-            if (state.FilesWithDeletionVectors.Count > 0)
-            {
-                throw new NotSupportedException($"Delta table '{Path}' has deletion vectors (e.g. on '{state.FilesWithDeletionVectors.First()}'); this version cannot read them yet.");
-            }
-
-            if (snapshot.Configuration.TryGetValue("delta.columnMapping.mode", out var mode) && mode is not "none")
-            {
-                throw new NotSupportedException($"Delta table '{Path}' uses column mapping mode '{mode}'; this version cannot read it yet.");
-            }
+            ReaderFeatures.Check(protocol, Path);
         }
     }
 
-    /// <summary>Reads one data file as batches with the table's schema (columns by name, partition values filled in).</summary>
-    private async IAsyncEnumerable<RecordBatch> ReadFileAsync(DeltaSnapshot snapshot, AddFile file, [EnumeratorCancellation] CancellationToken ct)
-    {
-        var schema = snapshot.Schema;
-        var arrowSchema = schema.ToArrowSchema();
-        var relative = Partitioning.DecodePath(file.Path);
-        var partitions = new HashSet<string>(snapshot.PartitionColumns, StringComparer.OrdinalIgnoreCase);
-        using var reader = new ParquetSharp.Arrow.FileReader(_store.LocalPath(relative));
-        using var batches = reader.GetRecordBatchReader();
-        while (await batches.ReadNextRecordBatchAsync(ct).ConfigureAwait(false) is { } batch)
-        {
-            var columns = new IArrowArray[schema.Count];
-            for (var c = 0; c < schema.Count; c++)
-            {
-                var col = schema.Columns[c];
-                if (partitions.Contains(col.Name))
-                {
-                    var value = file.PartitionValues.FirstOrDefault(kv => string.Equals(kv.Key, col.Name, StringComparison.OrdinalIgnoreCase)).Value;
-                    columns[c] = Partitioning.Constant(col.Type, value, batch.Length, col.Name);
-                    continue;
-                }
-
-                var idx = -1;
-                for (var j = 0; j < batch.Schema.FieldsList.Count; j++)
-                {
-                    if (string.Equals(batch.Schema.FieldsList[j].Name, col.Name, StringComparison.OrdinalIgnoreCase))
-                    {
-                        idx = j;
-                        break;
-                    }
-                }
-
-                columns[c] = idx < 0
-                    ? ArrowKernels.NullArray(arrowSchema.FieldsList[c].DataType, batch.Length)
-                    : ArrowKernels.Conform(batch.Column(idx), arrowSchema.FieldsList[c].DataType, $"{relative}:{col.Name}");
-            }
-
-            yield return new RecordBatch(arrowSchema, columns, batch.Length);
-        }
-    }
+    /// <summary>Reads one data file's live rows as batches with the table's schema.</summary>
+    private IAsyncEnumerable<RecordBatch> ReadFileAsync(DeltaSnapshot snapshot, AddFile file, CancellationToken ct) =>
+        _scanners.GetValue(snapshot, s => new FileScanner(_store, s)).ReadFileAsync(file, ct);
 
     /// <summary>Commit history, newest first: version, timestamp, operation, parameters, metrics, and the whole commitInfo.</summary>
     public async Task<IReadOnlyList<CommitHistoryEntry>> HistoryAsync(int? limit, CancellationToken cancellationToken)
@@ -596,7 +589,11 @@ public sealed class DeltaSnapshot
 }
 
 /// <summary>An <c>add</c> action as the snapshot holds it.</summary>
-public sealed record AddFile(string Path, IReadOnlyDictionary<string, string?> PartitionValues, long Size, long ModificationTime, bool DataChange, string? Stats);
+public sealed record AddFile(string Path, IReadOnlyDictionary<string, string?> PartitionValues, long Size, long ModificationTime, bool DataChange, string? Stats)
+{
+    /// <summary>The file's deletion vector (rows deleted without rewriting it), if any.</summary>
+    internal DeletionVectorDescriptor? DeletionVector { get; init; }
+}
 
 /// <summary>What goes into a commit beside the data.</summary>
 /// <param name="Operation">commitInfo.operation, Spark's spelling: WRITE, MERGE, DELETE, ...</param>

@@ -20,7 +20,31 @@ internal sealed record MetadataAction(
     long? CreatedTime);
 
 /// <summary>The <c>remove</c> action (PROTOCOL.md "Add File and Remove File").</summary>
-internal sealed record RemoveAction(string Path, long? DeletionTimestamp, bool DataChange, bool ExtendedFileMetadata, IReadOnlyDictionary<string, string?>? PartitionValues, long? Size);
+internal sealed record RemoveAction(string Path, long? DeletionTimestamp, bool DataChange, bool ExtendedFileMetadata, IReadOnlyDictionary<string, string?>? PartitionValues, long? Size)
+{
+    /// <summary>The deletion vector of the file removed; with the path it is the key of the file (PROTOCOL.md "Reconciliation").</summary>
+    public DeletionVectorDescriptor? DeletionVector { get; init; }
+}
+
+/// <summary>
+/// A <c>deletionVector</c> descriptor (PROTOCOL.md "Deletion Vector Descriptor Schema"): storage type <c>u</c> (relative
+/// path: optional prefix + z85-encoded UUID), <c>i</c> (inline z85 data) or <c>p</c> (absolute URI).
+/// </summary>
+internal sealed record DeletionVectorDescriptor(string StorageType, string PathOrInlineDv, int? Offset, int SizeInBytes, long Cardinality)
+{
+    /// <summary>The DV's identity within a file key: storage type + path or inline data (+ <c>@offset</c>).</summary>
+    public string UniqueId => Offset is { } o ? $"{StorageType}{PathOrInlineDv}@{o.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : StorageType + PathOrInlineDv;
+
+    public static DeletionVectorDescriptor Parse(JsonObject o) => new(
+        o["storageType"]?.GetValue<string>() ?? throw new FormatException("deletionVector.storageType is missing."),
+        o["pathOrInlineDv"]?.GetValue<string>() ?? throw new FormatException("deletionVector.pathOrInlineDv is missing."),
+        o["offset"]?.GetValue<int>(),
+        o["sizeInBytes"]?.GetValue<int>() ?? throw new FormatException("deletionVector.sizeInBytes is missing."),
+        o["cardinality"]?.GetValue<long>() ?? throw new FormatException("deletionVector.cardinality is missing."));
+}
+
+/// <summary>A <c>sidecar</c> action of a v2 checkpoint (PROTOCOL.md "Sidecar File Information"): a file under <c>_delta_log/_sidecars/</c>.</summary>
+internal sealed record SidecarAction(string Path, long SizeInBytes);
 
 /// <summary>The <c>txn</c> action (PROTOCOL.md "Transaction Identifiers").</summary>
 internal sealed record TxnEntry(string AppId, long Version, long? LastUpdated);
@@ -32,9 +56,10 @@ internal sealed class CommitActions
     public ProtocolAction? Protocol { get; set; }
     public MetadataAction? Metadata { get; set; }
     public List<AddFile> Adds { get; } = [];
-    public HashSet<string> AddsWithDeletionVector { get; } = new(StringComparer.Ordinal);
     public List<RemoveAction> Removes { get; } = [];
     public List<TxnEntry> Txns { get; } = [];
+    public List<SidecarAction> Sidecars { get; } = [];
+    public bool HasCheckpointMetadata { get; set; }
 }
 
 /// <summary>Reads and writes the newline-delimited JSON actions of a commit file.</summary>
@@ -117,13 +142,11 @@ internal static class ActionJson
                         a["size"]?.GetValue<long>() ?? 0,
                         a["modificationTime"]?.GetValue<long>() ?? 0,
                         a["dataChange"]?.GetValue<bool>() ?? true,
-                        a["stats"]?.GetValue<string>());
-                    result.Adds.Add(add);
-                    if (a["deletionVector"] is JsonObject)
+                        a["stats"]?.GetValue<string>())
                     {
-                        result.AddsWithDeletionVector.Add(add.Path);
-                    }
-
+                        DeletionVector = a["deletionVector"] is JsonObject dv ? DeletionVectorDescriptor.Parse(dv) : null,
+                    };
+                    result.Adds.Add(add);
                     break;
                 case "remove":
                     result.Removes.Add(new RemoveAction(
@@ -132,13 +155,22 @@ internal static class ActionJson
                         a["dataChange"]?.GetValue<bool>() ?? true,
                         a["extendedFileMetadata"]?.GetValue<bool>() ?? false,
                         a["partitionValues"] is JsonObject pv ? NullableStringMap(pv) : null,
-                        a["size"]?.GetValue<long>()));
+                        a["size"]?.GetValue<long>())
+                    {
+                        DeletionVector = a["deletionVector"] is JsonObject rdv ? DeletionVectorDescriptor.Parse(rdv) : null,
+                    });
                     break;
                 case "txn":
                     result.Txns.Add(new TxnEntry(Str(a, "appId"), a["version"]!.GetValue<long>(), a["lastUpdated"]?.GetValue<long>()));
                     break;
+                case "sidecar":
+                    result.Sidecars.Add(new SidecarAction(Str(a, "path"), a["sizeInBytes"]?.GetValue<long>() ?? 0));
+                    break;
+                case "checkpointMetadata":
+                    result.HasCheckpointMetadata = true;
+                    break;
                 default:
-                    // cdc, domainMetadata, checkpointMetadata, sidecar: not needed to build a snapshot of plain tables.
+                    // cdc (change data files are not table data), domainMetadata: not needed to build a snapshot.
                     break;
             }
         }
@@ -253,7 +285,27 @@ internal static class ActionJson
             w.WriteString("stats", a.Stats);
         }
 
+        if (a.DeletionVector is not null)
+        {
+            WriteDeletionVector(w, a.DeletionVector);
+        }
+
         w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WriteDeletionVector(Utf8JsonWriter w, DeletionVectorDescriptor dv)
+    {
+        w.WriteStartObject("deletionVector");
+        w.WriteString("storageType", dv.StorageType);
+        w.WriteString("pathOrInlineDv", dv.PathOrInlineDv);
+        if (dv.Offset is { } offset)
+        {
+            w.WriteNumber("offset", offset);
+        }
+
+        w.WriteNumber("sizeInBytes", dv.SizeInBytes);
+        w.WriteNumber("cardinality", dv.Cardinality);
         w.WriteEndObject();
     }
 
@@ -277,6 +329,11 @@ internal static class ActionJson
         if (r.Size is { } size)
         {
             w.WriteNumber("size", size);
+        }
+
+        if (r.DeletionVector is not null)
+        {
+            WriteDeletionVector(w, r.DeletionVector);
         }
 
         w.WriteEndObject();

@@ -9,33 +9,73 @@ using ArrowStruct = Apache.Arrow.Types.StructType;
 
 namespace Ingest.Delta.Log;
 
-/// <summary>Reads classic Parquet checkpoints (PROTOCOL.md "Checkpoints"): one action per row in nullable struct columns.</summary>
+/// <summary>
+/// Reads checkpoints (PROTOCOL.md "Checkpoints"): classic single-file and multi-part Parquet, and v2 checkpoints
+/// (<c>{v}.checkpoint.{uuid}.json|parquet</c>) whose <c>sidecar</c> actions point at Parquet files under
+/// <c>_delta_log/_sidecars/</c>. Parquet checkpoints hold one action per row in nullable struct columns.
+/// </summary>
 internal static class CheckpointReader
 {
+    public const string SidecarFolder = LogReplay.LogFolder + "_sidecars/";
+
     public static async Task ReadAsync(ILogStore store, IReadOnlyList<string> parts, LogState state, CancellationToken ct)
     {
+        var sidecars = new List<SidecarAction>();
         foreach (var part in parts)
         {
-            using var reader = new ParquetSharp.Arrow.FileReader(store.LocalPath(part));
-            using var batches = reader.GetRecordBatchReader();
-            while (await batches.ReadNextRecordBatchAsync(ct).ConfigureAwait(false) is { } batch)
+            if (part.EndsWith(".json", StringComparison.Ordinal))
             {
-                using (batch)
+                var bytes = await store.ReadAsync(part, ct).ConfigureAwait(false)
+                    ?? throw new InvalidDataException($"Checkpoint '{part}' vanished while reading.");
+                var actions = ActionJson.Parse(bytes, part);
+                sidecars.AddRange(actions.Sidecars);
+                state.Apply(actions, state.Version, reconciled: true);
+            }
+            else
+            {
+                await ReadParquetAsync(store, part, state, sidecars, ct).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var sidecar in sidecars)
+        {
+            var path = SidecarPath(sidecar.Path);
+            if (store.Stat(path) is null && !Path.IsPathRooted(path))
+            {
+                throw new InvalidDataException($"Sidecar file '{path}' referenced by the checkpoint of version {state.Version} is missing.");
+            }
+
+            await ReadParquetAsync(store, path, state, null, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A sidecar's <c>path</c>: relative to <c>_delta_log/_sidecars/</c>, or an absolute URI.</summary>
+    private static string SidecarPath(string path) =>
+        path.Contains("://", StringComparison.Ordinal) || path.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
+            ? Operations.Partitioning.DecodePath(path)
+            : SidecarFolder + Uri.UnescapeDataString(path);
+
+    private static async Task ReadParquetAsync(ILogStore store, string part, LogState state, List<SidecarAction>? sidecars, CancellationToken ct)
+    {
+        using var reader = new ParquetSharp.Arrow.FileReader(Path.IsPathRooted(part) ? part : store.LocalPath(part));
+        using var batches = reader.GetRecordBatchReader();
+        while (await batches.ReadNextRecordBatchAsync(ct).ConfigureAwait(false) is { } batch)
+        {
+            using (batch)
+            {
+                try
                 {
-                    try
-                    {
-                        ReadBatch(batch, state);
-                    }
-                    catch (Exception ex) when (ex is InvalidCastException or InvalidOperationException or NullReferenceException)
-                    {
-                        throw new InvalidDataException($"Checkpoint '{part}' does not have the checkpoint schema: {ex.Message}", ex);
-                    }
+                    ReadBatch(batch, state, sidecars);
+                }
+                catch (Exception ex) when (ex is InvalidCastException or InvalidOperationException or NullReferenceException or FormatException)
+                {
+                    throw new InvalidDataException($"Checkpoint '{part}' does not have the checkpoint schema: {ex.Message}", ex);
                 }
             }
         }
     }
 
-    private static void ReadBatch(RecordBatch batch, LogState state)
+    private static void ReadBatch(RecordBatch batch, LogState state, List<SidecarAction>? sidecars)
     {
         var actions = new CommitActions();
         if (Column(batch, "protocol") is { } protocol)
@@ -89,7 +129,7 @@ internal static class CheckpointReader
             var mtime = Child(add, "modificationTime") as Int64Array;
             var dataChange = Child(add, "dataChange") as BooleanArray;
             var stats = Child(add, "stats") as StringArray;
-            var dv = Child(add, "deletionVector") as StructArray;
+            var dv = DvColumns.Of(Child(add, "deletionVector") as StructArray);
             for (var i = 0; i < add.Length; i++)
             {
                 if (!add.IsValid(i))
@@ -97,12 +137,10 @@ internal static class CheckpointReader
                     continue;
                 }
 
-                var a = new AddFile(path.GetString(i), StringMap(pv, i) ?? [], size.GetValue(i) ?? 0, mtime?.GetValue(i) ?? 0, dataChange?.GetValue(i) ?? false, stats?.GetString(i));
-                actions.Adds.Add(a);
-                if (dv is not null && dv.IsValid(i))
+                actions.Adds.Add(new AddFile(path.GetString(i), StringMap(pv, i) ?? [], size.GetValue(i) ?? 0, mtime?.GetValue(i) ?? 0, dataChange?.GetValue(i) ?? false, stats?.GetString(i))
                 {
-                    actions.AddsWithDeletionVector.Add(a.Path);
-                }
+                    DeletionVector = dv?.At(i),
+                });
             }
         }
 
@@ -114,11 +152,15 @@ internal static class CheckpointReader
             var ext = Child(remove, "extendedFileMetadata") as BooleanArray;
             var pv = Child(remove, "partitionValues") as MapArray;
             var size = Child(remove, "size") as Int64Array;
+            var dv = DvColumns.Of(Child(remove, "deletionVector") as StructArray);
             for (var i = 0; i < remove.Length; i++)
             {
                 if (remove.IsValid(i))
                 {
-                    actions.Removes.Add(new RemoveAction(path.GetString(i), ts?.GetValue(i), dataChange?.GetValue(i) ?? false, ext?.GetValue(i) ?? false, StringMap(pv, i), size?.GetValue(i)));
+                    actions.Removes.Add(new RemoveAction(path.GetString(i), ts?.GetValue(i), dataChange?.GetValue(i) ?? false, ext?.GetValue(i) ?? false, StringMap(pv, i), size?.GetValue(i))
+                    {
+                        DeletionVector = dv?.At(i),
+                    });
                 }
             }
         }
@@ -137,10 +179,58 @@ internal static class CheckpointReader
             }
         }
 
-        // A checkpoint holds no add and remove for the same path, so applying rows in any order is safe; removes
-        // are applied first by Apply, and adds of the same batch cannot be shadowed.
-        var version0 = state.Version;
-        state.Apply(actions, version0);
+        if (Column(batch, "sidecar") is { } sidecar)
+        {
+            var path = (StringArray)Child(sidecar, "path")!;
+            var size = Child(sidecar, "sizeInBytes") as Int64Array;
+            for (var i = 0; i < sidecar.Length; i++)
+            {
+                if (sidecar.IsValid(i))
+                {
+                    if (sidecars is null)
+                    {
+                        throw new InvalidDataException("a sidecar file holds a sidecar action (only the top-level v2 checkpoint may).");
+                    }
+
+                    sidecars.Add(new SidecarAction(path.GetString(i), size?.GetValue(i) ?? 0));
+                }
+            }
+        }
+
+        // Checkpoint rows are already reconciled: removes are tombstones, whatever the order of rows and parts.
+        state.Apply(actions, state.Version, reconciled: true);
+    }
+
+    /// <summary>The columns of a <c>deletionVector</c> struct (PROTOCOL.md "Deletion Vector Descriptor Schema").</summary>
+    private sealed class DvColumns
+    {
+        private StructArray _dv = null!;
+        private StringArray _type = null!;
+        private StringArray _path = null!;
+        private IArrowArray? _offset;
+        private IArrowArray _size = null!;
+        private IArrowArray? _cardinality;
+
+        public static DvColumns? Of(StructArray? dv) => dv is null ? null : new DvColumns
+        {
+            _dv = dv,
+            _type = (StringArray)Child(dv, "storageType")!,
+            _path = (StringArray)Child(dv, "pathOrInlineDv")!,
+            _offset = Child(dv, "offset"),
+            _size = Child(dv, "sizeInBytes")!,
+            _cardinality = Child(dv, "cardinality"),
+        };
+
+        public DeletionVectorDescriptor? At(int row) => _dv.IsValid(row)
+            ? new DeletionVectorDescriptor(_type.GetString(row), _path.GetString(row), (int?)Long(_offset, row), (int)(Long(_size, row) ?? 0), Long(_cardinality, row) ?? 0)
+            : null;
+
+        private static long? Long(IArrowArray? a, int row) => a switch
+        {
+            Int32Array x => x.GetValue(row),
+            Int64Array x => x.GetValue(row),
+            _ => null,
+        };
     }
 
     private static StructArray? Column(RecordBatch batch, string name)
@@ -305,7 +395,7 @@ internal static class CheckpointWriter
             Longs(n, r => A(r)?.ModificationTime),
             Bools(n, r => A(r)?.DataChange),
             Maps(n, _ => null),
-            ArrowKernels.NullArray(DvType, n),
+            Dvs(n, r => A(r)?.DeletionVector),
             Longs(n, _ => null),
             Longs(n, _ => null),
             Strings(n, r => A(r)?.Stats));
@@ -316,7 +406,7 @@ internal static class CheckpointWriter
             Bools(n, r => R(r)?.ExtendedFileMetadata),
             Maps(n, r => R(r)?.PartitionValues),
             Longs(n, r => R(r)?.Size),
-            ArrowKernels.NullArray(DvType, n),
+            Dvs(n, r => R(r)?.DeletionVector),
             Longs(n, _ => null),
             Longs(n, _ => null));
         var metaCol = Struct(MetaDataType, n, IsMeta,
@@ -391,6 +481,15 @@ internal static class CheckpointWriter
         var bitmap = Bitmap(n, valid, out var nulls);
         return new StructArray(type, n, children, bitmap, nulls);
     }
+
+    /// <summary>The <c>deletionVector</c> column: a checkpoint must keep each file's DV, or deleted rows come back.</summary>
+    private static StructArray Dvs(int n, Func<int, DeletionVectorDescriptor?> f) => Struct(DvType, n, r => f(r) is not null,
+        Strings(n, r => f(r)?.StorageType),
+        Strings(n, r => f(r)?.PathOrInlineDv),
+        Ints(n, r => f(r)?.Offset),
+        Ints(n, r => f(r)?.SizeInBytes),
+        Longs(n, r => f(r)?.Cardinality),
+        Longs(n, _ => null));
 
     private static StringArray Strings(int n, Func<int, string?> f)
     {

@@ -15,12 +15,14 @@ internal static class LogReplay
 
     public const string LastCheckpointPath = LogFolder + "_last_checkpoint";
 
-    private sealed record Listing(SortedDictionary<long, string> Commits, SortedDictionary<long, List<string>> Checkpoints);
+    private sealed record Listing(SortedDictionary<long, StoredFile> Commits, SortedDictionary<long, List<string>> Checkpoints);
 
     private static async Task<Listing> ListAsync(ILogStore store, CancellationToken ct)
     {
-        var commits = new SortedDictionary<long, string>();
-        var checkpoints = new SortedDictionary<long, List<string>>();
+        var commits = new SortedDictionary<long, StoredFile>();
+        var classic = new Dictionary<long, string>();
+        var v2 = new Dictionary<long, string>();
+        var multi = new Dictionary<(long Version, int Parts), SortedDictionary<int, string>>();
         foreach (var f in await store.ListAsync(LogFolder, ct).ConfigureAwait(false))
         {
             var name = f.Path[LogFolder.Length..];
@@ -32,38 +34,110 @@ internal static class LogReplay
             var rest = name[21..];
             if (rest == "json")
             {
-                commits[v] = f.Path;
+                commits[v] = f;
+                continue;
             }
-            else if (rest.StartsWith("checkpoint", StringComparison.Ordinal) && rest.EndsWith(".parquet", StringComparison.Ordinal))
-            {
-                // Classic single file ("checkpoint.parquet") or multi-part ("checkpoint.0000000001.0000000002.parquet").
-                var parts = rest.Split('.');
-                if (parts.Length == 2 || parts.Length == 4)
-                {
-                    if (!checkpoints.TryGetValue(v, out var list))
-                    {
-                        checkpoints[v] = list = [];
-                    }
 
-                    list.Add(f.Path);
+            // PROTOCOL.md "Checkpoints": classic "checkpoint.parquet", multi-part "checkpoint.{part:D10}.{parts:D10}.parquet",
+            // v2 "checkpoint.{uuid}.json|parquet". Other names ("{x}.{y}.compacted.json", ".crc") are optional and ignored.
+            var parts = rest.Split('.');
+            if (parts[0] != "checkpoint")
+            {
+                continue;
+            }
+
+            if (parts is [_, "parquet"])
+            {
+                classic[v] = f.Path;
+            }
+            else if (parts is [_, var id, "json" or "parquet"] && Guid.TryParse(id, out _))
+            {
+                // Several v2 checkpoints of one version are equivalent; keep one deterministically.
+                if (!v2.TryGetValue(v, out var existing) || string.CompareOrdinal(f.Path, existing) < 0)
+                {
+                    v2[v] = f.Path;
                 }
+            }
+            else if (parts is [_, var part, var total, "parquet"]
+                && int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var p)
+                && int.TryParse(total, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && p >= 1 && p <= n)
+            {
+                if (!multi.TryGetValue((v, n), out var set))
+                {
+                    multi[(v, n)] = set = [];
+                }
+
+                set[p] = f.Path;
             }
         }
 
-        // Keep only complete multi-part checkpoints.
-        foreach (var (v, list) in checkpoints.ToList())
+        var checkpoints = new SortedDictionary<long, List<string>>();
+        foreach (var ((v, n), set) in multi)
         {
-            if (list.Count > 1 || list[0].Split('.').Length == 5)
+            // Only a complete multi-part checkpoint is usable (a writer may have died between parts).
+            if (set.Count == n)
             {
-                var expected = int.Parse(list[0].Split('.')[^2], CultureInfo.InvariantCulture);
-                if (list.Count != expected)
-                {
-                    checkpoints.Remove(v);
-                }
+                checkpoints[v] = set.Values.ToList();
             }
+        }
+
+        foreach (var (v, path) in classic)
+        {
+            checkpoints[v] = [path];
+        }
+
+        foreach (var (v, path) in v2)
+        {
+            checkpoints[v] = [path];
         }
 
         return new Listing(commits, checkpoints);
+    }
+
+    /// <summary>
+    /// The timestamp of every commit that can be time-travelled to (PROTOCOL.md "In-Commit Timestamps"): the commit's
+    /// <c>inCommitTimestamp</c> from the enablement version on when the latest metadata enables them, else the commit
+    /// file's modification time, made strictly increasing as Spark's DeltaHistoryManager does.
+    /// </summary>
+    public static async Task<List<(long Version, DateTimeOffset Timestamp)>> CommitTimestampsAsync(ILogStore store, IReadOnlyDictionary<string, string> latestConfiguration, CancellationToken ct)
+    {
+        var listing = await ListAsync(store, ct).ConfigureAwait(false);
+        var ict = string.Equals(latestConfiguration.GetValueOrDefault("delta.enableInCommitTimestamps"), "true", StringComparison.OrdinalIgnoreCase);
+        var ictFrom = ict && long.TryParse(latestConfiguration.GetValueOrDefault("delta.inCommitTimestampEnablementVersion"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ev) ? ev : 0;
+
+        // Versions before the oldest checkpoint cannot be rebuilt once the commits before it are gone.
+        var earliest = listing.Commits.ContainsKey(0) ? 0 : listing.Checkpoints.Count > 0 ? listing.Checkpoints.Keys.First() : long.MaxValue;
+        var result = new List<(long, DateTimeOffset)>();
+        DateTimeOffset? previous = null;
+        foreach (var (v, file) in listing.Commits)
+        {
+            if (v < earliest)
+            {
+                continue;
+            }
+
+            DateTimeOffset ts;
+            if (ict && v >= ictFrom)
+            {
+                var actions = await ReadCommitAsync(store, v, ct).ConfigureAwait(false);
+                var ms = actions?.CommitInfo?["inCommitTimestamp"] is System.Text.Json.Nodes.JsonValue value && value.TryGetValue<long>(out var x) ? x
+                    : throw new InvalidDataException($"Delta table '{store.Root}' enables in-commit timestamps from version {ictFrom}, but commit {v} has no commitInfo.inCommitTimestamp.");
+                ts = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+            }
+            else
+            {
+                ts = DateTimeOffset.FromUnixTimeMilliseconds(file.LastModified.ToUnixTimeMilliseconds());
+                if (previous is { } p && ts <= p)
+                {
+                    ts = p.AddMilliseconds(1);
+                }
+            }
+
+            result.Add((v, ts));
+            previous = ts;
+        }
+
+        return result;
     }
 
     /// <summary>The state at <paramref name="version"/> (latest when null); null when the folder holds no table.</summary>

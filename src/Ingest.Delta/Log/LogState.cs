@@ -15,13 +15,15 @@ internal sealed class LogState
 
     public Dictionary<string, AddFile> Files { get; } = new(StringComparer.Ordinal);
 
-    public HashSet<string> FilesWithDeletionVectors { get; } = new(StringComparer.Ordinal);
-
     public Dictionary<string, RemoveAction> Tombstones { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, TxnEntry> Txns { get; } = new(StringComparer.Ordinal);
 
-    public void Apply(CommitActions c, long version)
+    /// <summary>
+    /// Applies a commit's actions. <paramref name="reconciled"/> marks checkpoint content: its removes are tombstones only
+    /// (a checkpoint may hold remove(path, oldDV) beside the live add(path, newDV), in any order across parts).
+    /// </summary>
+    public void Apply(CommitActions c, long version, bool reconciled = false)
     {
         if (c.Protocol is not null)
         {
@@ -34,21 +36,25 @@ internal sealed class LogState
         }
 
         // Like Spark's InMemoryLogReplay, the reconciled state (and so a checkpoint) carries dataChange=false:
-        // the flag describes a commit, not a table state.
+        // the flag describes a commit, not a table state. A file's key is (path, deletion vector id): a remove takes out
+        // the live file only when its DV matches (a remove without DV, as this library's writer commits, takes out any).
         foreach (var r in c.Removes)
         {
-            Files.Remove(r.Path);
-            FilesWithDeletionVectors.Remove(r.Path);
+            if (!reconciled && Files.TryGetValue(r.Path, out var live)
+                && (r.DeletionVector is null || live.DeletionVector?.UniqueId == r.DeletionVector.UniqueId))
+            {
+                Files.Remove(r.Path);
+            }
+
             Tombstones[r.Path] = r.DataChange ? r with { DataChange = false } : r;
         }
 
         foreach (var a in c.Adds)
         {
             Files[a.Path] = a.DataChange ? a with { DataChange = false } : a;
-            Tombstones.Remove(a.Path);
-            if (c.AddsWithDeletionVector.Contains(a.Path))
+            if (!reconciled)
             {
-                FilesWithDeletionVectors.Add(a.Path);
+                Tombstones.Remove(a.Path);
             }
         }
 
@@ -68,7 +74,6 @@ internal sealed class LogState
             s.Files[k] = v;
         }
 
-        s.FilesWithDeletionVectors.UnionWith(FilesWithDeletionVectors);
         foreach (var (k, v) in Tombstones)
         {
             s.Tombstones[k] = v;
@@ -98,14 +103,17 @@ internal sealed class LogState
         }
         catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException or InvalidCastException)
         {
+            // A type this library lacks usually comes with a reader feature (variantType, ...): name the feature.
+            Read.ReaderFeatures.Check(Protocol, tablePath);
             throw new InvalidDataException($"Delta table '{tablePath}' has a schemaString this library cannot read: {ex.Message}", ex);
         }
 
         long? rows = 0;
         foreach (var f in Files.Values)
         {
+            // numRecords counts the file's physical rows; its deletion vector hides cardinality of them.
             var n = NumRecords(f.Stats);
-            rows = n is null || rows is null ? null : rows + n;
+            rows = n is null || rows is null ? null : rows + n - (f.DeletionVector?.Cardinality ?? 0);
         }
 
         return new DeltaSnapshot
