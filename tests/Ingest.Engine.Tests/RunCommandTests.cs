@@ -130,7 +130,7 @@ public sealed class RunCommandTests
     [InlineData("connections:\n  - name: shop\n    connector: sample\n    config: {seed: [1\n", "pipeline.yaml:5:1: invalid YAML", "")]
     [InlineData("connections:\n  - name: shop\n    connectr: sample\n", "pipeline.yaml:3:5: connections[0].connectr: unknown key 'connectr'; did you mean 'connector'?", "")]
     [InlineData("connections:\n  - name: shop\n    connector: sample\n    config:\n      seed: abc\n", "pipeline.yaml:5:13: connections[0].config.seed: expected integer, got \"abc\"", "")]
-    [InlineData("connections:\n  - name: shop\n    connector: nosuch\n", "pipeline.yaml:3:16: connections[0].connector: unknown connector 'nosuch'", "loaded connectors: sample")]
+    [InlineData("connections:\n  - name: shop\n    connector: nosuch\n", "pipeline.yaml:3:16: connections[0].connector: unknown connector 'nosuch'", "loaded connectors:")]
     [InlineData("connections:\n  - name: shop\n    connector: sample\n    streams: [{name: invoices}]\n", "pipeline.yaml:4:22: connections[0].streams[0].name: unknown stream 'invoices'", "offers: customers, products, orders, order_lines")]
     [InlineData("connections:\n  - name: shop\n    connector: sample\n    config: {batchSize: 0}\n", "pipeline.yaml:4:25: connections[0].config.batchSize: expected a value >= 1, got 0", "")]
     [InlineData("lake: s3://bucket/x\nconnections:\n  - {name: shop, connector: sample}\n", "pipeline.yaml:1:7: lake:", "not yet supported")]

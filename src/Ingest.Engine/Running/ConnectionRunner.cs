@@ -26,6 +26,7 @@ internal sealed partial class ConnectionRunner(
     ConnectionStatus status)
 {
     private readonly string _name = connection.Name;
+    private bool _checked;
 
     private RunOptions Options => options;
 
@@ -141,10 +142,17 @@ internal sealed partial class ConnectionRunner(
         status.State = ConnectionState.Starting;
         var connector = connection.Connector;
         var config = connection.Definition.Config;
-        var check = await connector.CheckAsync(config, stop);
-        if (!check.Succeeded)
+        // Check once per run: after a transient failure the source may still hold resources of the failed read (a
+        // replication slot stays "active" until the server notices), and the read itself reports that as transient.
+        if (!_checked)
         {
-            throw new ConnectorException(ErrorKind.Configuration, $"check failed: {check.Message}", check.Field);
+            var check = await connector.CheckAsync(config, stop);
+            if (!check.Succeeded)
+            {
+                throw new ConnectorException(ErrorKind.Configuration, $"check failed: {check.Message}", check.Field);
+            }
+
+            _checked = true;
         }
 
         var tables = new List<TableSink>();

@@ -1,0 +1,707 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Ingest.Sdk.Connectors;
+using Ingest.Sdk.Records;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace Ingest.Connectors.Postgres;
+
+/// <summary>One read: publication and slot, the consistent snapshot, then pgoutput streaming.</summary>
+internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<StreamSelection> streams, PgState? resume, IConnectorLog log) : ISourceReader
+{
+    private readonly Lock _gate = new();
+    private LogicalReplicationConnection? _replication;
+    private NpgsqlLogSequenceNumber _acknowledged;
+    private bool _streaming;
+    private long _lastActivityTicks = DateTime.UtcNow.Ticks;
+
+    public async IAsyncEnumerable<SourceMessage> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var messages = ReadCoreAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await messages.MoveNextAsync();
+            }
+            catch (NpgsqlException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw Classify(e);
+            }
+
+            if (!more)
+            {
+                yield break;
+            }
+
+            yield return messages.Current;
+        }
+    }
+
+    /// <summary>Server and network failures that go away by themselves are transient (the engine retries from the last checkpoint).</summary>
+    internal static ConnectorException Classify(NpgsqlException e)
+    {
+        var transient = e.IsTransient || e is PostgresException
+        {
+            // object_in_use (a slot still held by a predecessor's walsender), admin/crash shutdown, cannot connect now.
+            SqlState: "55006" or "57P01" or "57P02" or "57P03" or "53300",
+        };
+        var message = e is PostgresException pe ? $"PostgreSQL error {pe.SqlState}: {pe.MessageText}" : $"PostgreSQL connection failed: {e.Message}";
+        return new ConnectorException(transient ? ErrorKind.Transient : ErrorKind.Fatal, message, null, e);
+    }
+
+    private async IAsyncEnumerable<SourceMessage> ReadCoreAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var conn = new NpgsqlConnection(options.ConnectionString());
+        await OpenAsync(conn, cancellationToken);
+        var all = await PgCatalog.LoadAsync(conn, options, cancellationToken);
+        var tables = new List<PgTable>();
+        foreach (var s in streams)
+        {
+            var t = all.Find(x => x.StreamName == s.Name)
+                ?? throw new ConnectorException(ErrorKind.Configuration, $"stream '{s.Name}' is not a table selected by 'tables'/'excludeTables' in database {options.Database} (selected: {string.Join(", ", all.Select(x => x.StreamName))})", "/tables");
+            if (!t.Identifiable)
+            {
+                throw new ConnectorException(ErrorKind.Configuration, $"table {t.StreamName} has no primary key and REPLICA IDENTITY is not FULL: add a key or run ALTER TABLE {t.QuotedName} REPLICA IDENTITY FULL", "/tables");
+            }
+
+            foreach (var w in t.Warnings)
+            {
+                log.Write(ConnectorLogLevel.Warning, $"{t.StreamName}: {w}");
+            }
+
+            tables.Add(t);
+        }
+
+        tables.Sort((a, b) => string.CompareOrdinal(a.StreamName, b.StreamName));
+        var target = await PgChecks.ScalarAsync<NpgsqlLogSequenceNumber>(conn, "SELECT pg_current_wal_lsn()", cancellationToken);
+        await EnsurePublicationAsync(conn, tables, cancellationToken);
+
+        var replication = new LogicalReplicationConnection(options.ConnectionString("ingest-replication"))
+        {
+            WalReceiverTimeout = TimeSpan.FromSeconds(60),
+            WalReceiverStatusInterval = TimeSpan.FromSeconds(10),
+        };
+        lock (_gate)
+        {
+            _replication = replication;
+        }
+
+        try
+        {
+            await replication.Open(cancellationToken);
+        }
+        catch (NpgsqlException e)
+        {
+            throw new ConnectorException(ErrorKind.Transient, $"cannot open a replication connection to {options.Host}: {e.Message}", null, e);
+        }
+
+        PgState state;
+        string? exported = null;
+        if (resume is null)
+        {
+            await DropIdleSlotAsync(conn, cancellationToken);
+            var snapshot = options.SnapshotMode != SnapshotMode.Never;
+            var slot = await replication.CreatePgOutputReplicationSlot(
+                options.SlotName,
+                slotSnapshotInitMode: snapshot ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport,
+                cancellationToken: cancellationToken);
+            exported = slot.SnapshotName;
+            state = new PgState(options.SlotName, slot.ConsistentPoint.ToString(), snapshot ? new PgSnapshotState([], null, null, 0) : null);
+            log.Write(ConnectorLogLevel.Information, $"created replication slot {options.SlotName} at {slot.ConsistentPoint}");
+        }
+        else
+        {
+            var exists = await PgChecks.ScalarAsync<bool>(conn, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = @s)", cancellationToken, ("s", resume.Slot));
+            if (!exists)
+            {
+                throw new ConnectorException(ErrorKind.Fatal,
+                    $"replication slot {resume.Slot} no longer exists (dropped, or invalidated by max_slot_wal_keep_size): changes since {resume.Lsn} are lost to it; write the connection into new tables to start over with a fresh snapshot");
+            }
+
+            state = resume;
+        }
+
+        if (state.Snapshot is { } progress)
+        {
+            var cursor = new SnapshotCursor(progress);
+            await foreach (var m in SnapshotAsync(conn, tables, cursor, state, exported, cancellationToken))
+            {
+                yield return m;
+            }
+
+            state = state with { Snapshot = null };
+            yield return new Checkpoint(state.ToJson());
+        }
+
+        if (options.SnapshotMode == SnapshotMode.InitialOnly)
+        {
+            yield return CaughtUp.Instance;
+            await using var cmd = new NpgsqlCommand("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = @s AND active_pid IS NULL", conn);
+            cmd.Parameters.AddWithValue("s", state.Slot);
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+            yield break;
+        }
+
+        await foreach (var m in StreamAsync(conn, replication, tables, state, target, cancellationToken))
+        {
+            yield return m;
+        }
+    }
+
+    private async Task OpenAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        try
+        {
+            await conn.OpenAsync(ct);
+        }
+        catch (NpgsqlException e)
+        {
+            throw new ConnectorException(ErrorKind.Transient, $"cannot connect to {options.Host}:{options.Port.ToString(CultureInfo.InvariantCulture)} database {options.Database}: {e.Message}", "/host", e);
+        }
+    }
+
+    private async Task EnsurePublicationAsync(NpgsqlConnection conn, List<PgTable> tables, CancellationToken ct)
+    {
+        var exists = await PgChecks.ScalarAsync<bool>(conn, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = @p)", ct, ("p", options.PublicationName));
+        var missing = new List<PgTable>();
+        if (exists)
+        {
+            foreach (var t in tables)
+            {
+                var has = await PgChecks.ScalarAsync<bool>(conn,
+                    "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = @p AND schemaname = @s AND tablename = @t)", ct,
+                    ("p", options.PublicationName), ("s", t.SchemaName), ("t", t.Name));
+                if (!has)
+                {
+                    missing.Add(t);
+                }
+            }
+        }
+
+        if (exists && missing.Count == 0)
+        {
+            return;
+        }
+
+        var sql = exists
+            ? $"ALTER PUBLICATION {PgTypes.Quote(options.PublicationName)} ADD TABLE {string.Join(", ", missing.Select(t => t.QuotedName))}"
+            : $"CREATE PUBLICATION {PgTypes.Quote(options.PublicationName)} FOR TABLE {string.Join(", ", tables.Select(t => t.QuotedName))}";
+        try
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            await cmd.ExecuteNonQueryAsync(ct);
+            log.Write(ConnectorLogLevel.Information, sql);
+        }
+        catch (PostgresException e)
+        {
+            throw new ConnectorException(ErrorKind.Configuration, $"cannot prepare publication {options.PublicationName} ({e.MessageText}): as the tables' owner run {sql};", "/publicationName", e);
+        }
+    }
+
+    private async Task DropIdleSlotAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT active_pid FROM pg_replication_slots WHERE slot_name = @s", conn);
+        cmd.Parameters.AddWithValue("s", options.SlotName);
+        var pid = await cmd.ExecuteScalarAsync(ct);
+        if (pid is int p)
+        {
+            throw new ConnectorException(ErrorKind.Transient, $"replication slot {options.SlotName} is in use by another process (pid {p.ToString(CultureInfo.InvariantCulture)})", "/slotName");
+        }
+
+        if (pid is DBNull)
+        {
+            // No checkpoint exists, so nothing depends on the old slot: a fresh slot gives a snapshot consistent with it.
+            await using var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot(@s)", conn);
+            drop.Parameters.AddWithValue("s", options.SlotName);
+            await drop.ExecuteNonQueryAsync(ct);
+            log.Write(ConnectorLogLevel.Warning, $"dropped replication slot {options.SlotName} left without a checkpoint; starting over");
+        }
+    }
+
+    private sealed class SnapshotCursor(PgSnapshotState s)
+    {
+        public List<string> Done { get; } = [.. s.Done];
+        public string? Table { get; set; } = s.Table;
+        public IReadOnlyList<string>? Key { get; set; } = s.Key;
+        public ulong Rows { get; set; } = s.Rows;
+
+        public PgSnapshotState ToState() => new([.. Done], Table, Key, Rows);
+    }
+
+    /// <summary>
+    /// Copies each table chunk by chunk (keyset pagination on the primary key) with binary COPY, inside one
+    /// REPEATABLE READ transaction on the slot's exported snapshot when there is one (a first read), so the
+    /// copy is exactly the state at the slot's consistent point. A resumed snapshot reads a newer state;
+    /// streaming from the consistent point then replays what changed, and the merge converges.
+    /// </summary>
+    private async IAsyncEnumerable<SourceMessage> SnapshotAsync(NpgsqlConnection conn, List<PgTable> tables, SnapshotCursor cursor, PgState state, string? exported, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await using (var begin = new NpgsqlCommand("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", conn))
+        {
+            await begin.ExecuteNonQueryAsync(ct);
+        }
+
+        if (exported is not null)
+        {
+            await using var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT {PgTypes.Literal(exported)}", conn);
+            await set.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var table in tables)
+        {
+            if (cursor.Done.Contains(table.StreamName))
+            {
+                continue;
+            }
+
+            if (cursor.Table != table.StreamName)
+            {
+                cursor.Table = table.StreamName;
+                cursor.Key = null;
+            }
+
+            var builder = new ChangeBatchBuilder(table.StreamName, table.Schema, Math.Min(options.ChunkSize, 65_536));
+            var rowsDone = 0L;
+            while (true)
+            {
+                var keyed = table.PrimaryKey.Count > 0;
+                var sql = CopySql(table, keyed ? cursor.Key : null, keyed);
+                var count = 0;
+                var lastKey = new string[table.KeyOrdinals.Length];
+                await using (var copy = await conn.BeginBinaryExportAsync(sql, ct))
+                {
+                    while (await copy.StartRowAsync(ct) != -1)
+                    {
+                        cursor.Rows++;
+                        builder.BeginRow(ChangeOp.Read, new SourcePosition(0, cursor.Rows), 0);
+                        for (var c = 0; c < table.Columns.Count; c++)
+                        {
+                            await ReadColumnAsync(copy, builder, c, table.Columns[c], ct);
+                        }
+
+                        for (var k = 0; k < lastKey.Length; k++)
+                        {
+                            lastKey[k] = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct);
+                        }
+
+                        builder.EndRow();
+                        count++;
+                    }
+                }
+
+                if (count > 0)
+                {
+                    yield return builder.Build();
+                    cursor.Key = lastKey;
+                }
+
+                rowsDone += count;
+                var done = !keyed || count < options.ChunkSize;
+                if (done)
+                {
+                    cursor.Done.Add(table.StreamName);
+                    cursor.Table = null;
+                    cursor.Key = null;
+                }
+
+                yield return new StreamProgress(table.StreamName, StreamPhase.Snapshot, rowsDone, table.EstimatedRows);
+                yield return new Checkpoint((state with { Snapshot = cursor.ToState() }).ToJson());
+                if (done)
+                {
+                    break;
+                }
+            }
+
+            log.Write(ConnectorLogLevel.Information, $"snapshot of {table.StreamName} done: {rowsDone.ToString(CultureInfo.InvariantCulture)} rows");
+        }
+
+        await using var commit = new NpgsqlCommand("COMMIT", conn);
+        await commit.ExecuteNonQueryAsync(ct);
+    }
+
+    private string CopySql(PgTable table, IReadOnlyList<string>? after, bool keyed)
+    {
+        var sb = new StringBuilder("COPY (SELECT ");
+        for (var c = 0; c < table.Columns.Count; c++)
+        {
+            var col = table.Columns[c];
+            sb.Append(c > 0 ? ", src." : "src.").Append(PgTypes.Quote(col.Name));
+            if (col.ReadsAsText)
+            {
+                sb.Append("::text");
+            }
+        }
+
+        foreach (var k in table.PrimaryKey)
+        {
+            sb.Append(", src.").Append(PgTypes.Quote(k)).Append("::text");
+        }
+
+        sb.Append(" FROM ONLY ").Append(table.QuotedName).Append(" AS src");
+        if (keyed)
+        {
+            var keys = string.Join(", ", table.PrimaryKey.Select(k => "src." + PgTypes.Quote(k)));
+            if (after is not null)
+            {
+                sb.Append(" WHERE (").Append(keys).Append(") > (");
+                for (var k = 0; k < after.Count; k++)
+                {
+                    var col = table.Columns[table.KeyOrdinals[k]];
+                    sb.Append(k > 0 ? ", " : "").Append(PgTypes.Literal(after[k])).Append("::").Append(col.PgType);
+                }
+
+                sb.Append(')');
+            }
+
+            sb.Append(" ORDER BY ").Append(keys).Append(" LIMIT ").Append(options.ChunkSize.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return sb.Append(") TO STDOUT (FORMAT BINARY)").ToString();
+    }
+
+    private static async ValueTask ReadColumnAsync(NpgsqlBinaryExporter copy, ChangeBatchBuilder b, int i, PgColumn col, CancellationToken ct)
+    {
+        if (copy.IsNull)
+        {
+            await copy.SkipAsync(ct);
+            b.SetNull(i);
+            return;
+        }
+
+        switch (col.Kind)
+        {
+            case ColumnKind.Boolean: b.SetBoolean(i, await copy.ReadAsync<bool>(ct)); break;
+            case ColumnKind.Int16: b.SetInt16(i, await copy.ReadAsync<short>(ct)); break;
+            case ColumnKind.Int32: b.SetInt32(i, await copy.ReadAsync<int>(ct)); break;
+            case ColumnKind.Int64: b.SetInt64(i, await copy.ReadAsync<long>(ct)); break;
+            case ColumnKind.Float: b.SetFloat(i, await copy.ReadAsync<float>(ct)); break;
+            case ColumnKind.Double: b.SetDouble(i, await copy.ReadAsync<double>(ct)); break;
+            case ColumnKind.Text: b.SetString(i, await copy.ReadAsync<string>(NpgsqlDbType.Text, ct)); break;
+            case ColumnKind.Binary: b.SetBinary(i, await copy.ReadAsync<byte[]>(NpgsqlDbType.Bytea, ct)); break;
+            case ColumnKind.Date: b.SetDate(i, await copy.ReadAsync<DateOnly>(NpgsqlDbType.Date, ct)); break;
+            case ColumnKind.Timestamp:
+                b.SetTimestampMicros(i, (((await copy.ReadAsync<DateTime>(NpgsqlDbType.Timestamp, ct)).Ticks) - DateTime.UnixEpoch.Ticks) / 10);
+                break;
+            case ColumnKind.TimestampTz:
+                b.SetTimestampMicros(i, (((await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct)).Ticks) - DateTime.UnixEpoch.Ticks) / 10);
+                break;
+            default: PgText.Set(b, i, col, await copy.ReadAsync<string>(NpgsqlDbType.Text, ct)); break;
+        }
+    }
+
+    private sealed class Relation(PgTable? table, int[] map, string[] names)
+    {
+        public PgTable? Table { get; } = table;
+        public int[] Map { get; } = map;
+        public string[] Names { get; } = names;
+    }
+
+    private async IAsyncEnumerable<SourceMessage> StreamAsync(NpgsqlConnection conn, LogicalReplicationConnection replication, List<PgTable> tables, PgState state, NpgsqlLogSequenceNumber target, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var byName = tables.ToDictionary(t => t.StreamName, StringComparer.Ordinal);
+        var relations = new Dictionary<uint, Relation>();
+        var builders = new Dictionary<string, ChangeBatchBuilder>(StringComparer.Ordinal);
+        var resumeAt = state.LsnValue;
+        var caughtUp = false;
+        using var heartbeatCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var heartbeat = Task.Run(() => HeartbeatLoopAsync(conn, heartbeatCts.Token), CancellationToken.None);
+        try
+        {
+            lock (_gate)
+            {
+                _streaming = true;
+                if (_acknowledged > resumeAt)
+                {
+                    replication.SetReplicationStatus(_acknowledged);
+                }
+            }
+
+            var pgOptions = new PgOutputReplicationOptions(options.PublicationName, PgOutputProtocolVersion.V1, binary: false, messages: true);
+            var slot = new PgOutputReplicationSlot(state.Slot);
+            ulong commitLsn = 0;
+            long commitMicros = 0;
+            ulong index = 0;
+            var skip = false;
+            string?[] old = [];
+            await foreach (var message in replication.StartReplication(slot, pgOptions, ct, resumeAt))
+            {
+                Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
+                switch (message)
+                {
+                    case BeginMessage begin:
+                        commitLsn = (ulong)begin.TransactionFinalLsn;
+                        commitMicros = (begin.TransactionCommitTimestamp.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks) / 10;
+                        index = 0;
+                        skip = begin.TransactionFinalLsn < resumeAt;
+                        break;
+                    case RelationMessage rel:
+                        relations[rel.RelationId] = Track(rel, byName);
+                        break;
+                    case InsertMessage ins when !skip && Tracked(relations, ins.Relation.RelationId) is { } r:
+                        Begin(builders, r, ChangeOp.Insert, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, ins.NewRow, null, ct);
+                        break;
+                    case FullUpdateMessage full when !skip && Tracked(relations, full.Relation.RelationId) is { } r:
+                        old = await TextsAsync(full.OldRow, r.Names.Length, ct);
+                        Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, full.NewRow, old, ct);
+                        break;
+                    case IndexUpdateMessage keyed when !skip && Tracked(relations, keyed.Relation.RelationId) is { } r:
+                        // The primary key changed: delete the old key, then write the new row.
+                        Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, keyed.Key, null, ct);
+                        Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, keyed.NewRow, null, ct);
+                        break;
+                    case UpdateMessage upd when !skip && Tracked(relations, upd.Relation.RelationId) is { } r:
+                        Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, upd.NewRow, null, ct);
+                        break;
+                    case FullDeleteMessage del when !skip && Tracked(relations, del.Relation.RelationId) is { } r:
+                        Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, del.OldRow, null, ct);
+                        break;
+                    case KeyDeleteMessage del when !skip && Tracked(relations, del.Relation.RelationId) is { } r:
+                        Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
+                        await SetRowAsync(builders[r.Table!.StreamName], r, del.Key, null, ct);
+                        break;
+                    case TruncateMessage trunc when !skip:
+                        foreach (var tr in trunc.Relations)
+                        {
+                            if (Tracked(relations, tr.RelationId) is { } r)
+                            {
+                                Begin(builders, r, ChangeOp.Truncate, commitLsn, ref index, commitMicros);
+                                builders[r.Table!.StreamName].EndRow();
+                            }
+                        }
+
+                        break;
+                    case CommitMessage commit:
+                        foreach (var b in builders.Values)
+                        {
+                            if (b.Count > 0)
+                            {
+                                yield return b.Build();
+                            }
+                        }
+
+                        if (!skip)
+                        {
+                            state = state with { Lsn = commit.TransactionEndLsn.ToString() };
+                            yield return new Checkpoint(state.ToJson());
+                        }
+
+                        if (!caughtUp && commit.TransactionEndLsn >= target)
+                        {
+                            caughtUp = true;
+                            yield return CaughtUp.Instance;
+                        }
+
+                        break;
+                }
+
+                // A large transaction goes out in several batches; its checkpoint follows the commit.
+                foreach (var b in builders.Values)
+                {
+                    if (b.Count >= options.ChunkSize)
+                    {
+                        yield return b.Build();
+                    }
+                }
+            }
+        }
+        finally
+        {
+            await heartbeatCts.CancelAsync();
+            try
+            {
+                await heartbeat;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private Relation Track(RelationMessage rel, Dictionary<string, PgTable> byName)
+    {
+        var names = new string[rel.Columns.Count];
+        for (var i = 0; i < names.Length; i++)
+        {
+            names[i] = rel.Columns[i].ColumnName;
+        }
+
+        var stream = rel.Namespace + "." + rel.RelationName;
+        if (!byName.TryGetValue(stream, out var table))
+        {
+            return new Relation(null, [], names);
+        }
+
+        var map = new int[names.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            map[i] = table.Schema.IndexOf(names[i]);
+            if (map[i] < 0 || table.Columns[map[i]].Name != names[i])
+            {
+                map[i] = -1;
+                log.Write(ConnectorLogLevel.Warning, $"{stream}: column {names[i]} appeared after discovery; it is not captured until the pipeline is restarted with the new schema");
+            }
+        }
+
+        return new Relation(table, map, names);
+    }
+
+    private static Relation? Tracked(Dictionary<uint, Relation> relations, uint id) =>
+        relations.TryGetValue(id, out var r) && r.Table is not null ? r : null;
+
+    private void Begin(Dictionary<string, ChangeBatchBuilder> builders, Relation r, ChangeOp op, ulong commitLsn, ref ulong index, long micros)
+    {
+        var t = r.Table!;
+        if (!builders.TryGetValue(t.StreamName, out var b))
+        {
+            builders[t.StreamName] = b = new ChangeBatchBuilder(t.StreamName, t.Schema, 256);
+        }
+
+        b.BeginRow(op, new SourcePosition(commitLsn, index++), micros);
+    }
+
+    /// <summary>Copies a row out of the (reused) message into the builder, and ends the row.</summary>
+    private static async Task SetRowAsync(ChangeBatchBuilder b, Relation r, ReplicationTuple tuple, string?[]? old, CancellationToken ct)
+    {
+        var i = 0;
+        await foreach (var value in tuple.WithCancellation(ct))
+        {
+            var ordinal = i < r.Map.Length ? r.Map[i] : -1;
+            if (ordinal >= 0 && !value.IsDBNull)
+            {
+                var column = r.Table!.Columns[ordinal];
+                if (value.IsUnchangedToastedValue)
+                {
+                    var before = old is not null && i < old.Length ? old[i] : null;
+                    if (before is null)
+                    {
+                        throw new ConnectorException(ErrorKind.Fatal,
+                            $"{r.Table.StreamName}: an update left the large (TOASTed) value of column {column.Name} unchanged and PostgreSQL did not send it; the connector cannot write it without the previous value yet. Run ALTER TABLE {r.Table.QuotedName} REPLICA IDENTITY FULL; so updates carry the whole old row");
+                    }
+
+                    PgText.Set(b, ordinal, column, before);
+                }
+                else
+                {
+                    PgText.Set(b, ordinal, column, await value.Get<string>(ct));
+                }
+            }
+
+            i++;
+        }
+
+        b.EndRow();
+    }
+
+    private static async Task<string?[]> TextsAsync(ReplicationTuple tuple, int n, CancellationToken ct)
+    {
+        var texts = new string?[n];
+        var i = 0;
+        await foreach (var value in tuple.WithCancellation(ct))
+        {
+            if (i < n && !value.IsDBNull && !value.IsUnchangedToastedValue)
+            {
+                texts[i] = await value.Get<string>(ct);
+            }
+
+            i++;
+        }
+
+        return texts;
+    }
+
+    /// <summary>
+    /// Writes a logical message when nothing arrived for a heartbeat interval, so that the slot of a quiet
+    /// publication still advances (its commit yields a checkpoint that the engine acknowledges). The first one
+    /// goes out at once: it is the change after the start position that a <c>--once</c> read waits for.
+    /// </summary>
+    private async Task HeartbeatLoopAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var first = true;
+        while (!ct.IsCancellationRequested)
+        {
+            var idle = TimeSpan.FromTicks(DateTime.UtcNow.Ticks - Interlocked.Read(ref _lastActivityTicks));
+            if (first || idle >= options.HeartbeatInterval)
+            {
+                try
+                {
+                    await using var cmd = new NpgsqlCommand("SELECT pg_logical_emit_message(true, 'ingest-heartbeat', '')", conn);
+                    await cmd.ExecuteNonQueryAsync(ct);
+                    first = false;
+                }
+                catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+                {
+                    log.Write(ConnectorLogLevel.Warning, $"heartbeat failed: {e.Message}");
+                }
+
+                Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
+            }
+
+            await Task.Delay(first ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromMilliseconds(Math.Max(100, options.HeartbeatInterval.TotalMilliseconds / 4)), ct);
+        }
+    }
+
+    public async ValueTask AcknowledgeAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var s = PgState.Parse(checkpoint.State);
+        if (s.Snapshot is not null)
+        {
+            return;
+        }
+
+        LogicalReplicationConnection? replication;
+        var lsn = s.LsnValue;
+        lock (_gate)
+        {
+            if (lsn <= _acknowledged)
+            {
+                return;
+            }
+
+            _acknowledged = lsn;
+            replication = _streaming ? _replication : null;
+            replication?.SetReplicationStatus(lsn);
+        }
+
+        if (replication is not null)
+        {
+            try
+            {
+                await replication.SendStatusUpdate(cancellationToken);
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+            {
+                // The next status update (every WalReceiverStatusInterval) or the next read confirms it.
+                log.Write(ConnectorLogLevel.Debug, $"status update failed: {e.Message}");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        LogicalReplicationConnection? replication;
+        lock (_gate)
+        {
+            replication = _replication;
+            _replication = null;
+        }
+
+        if (replication is not null)
+        {
+            await replication.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,207 @@
+using System.Globalization;
+using Npgsql;
+
+namespace Ingest.Connectors.Postgres.Tests;
+
+[Collection("postgres")]
+public sealed class PostgresCdcTests(PgServer pg)
+{
+    private const string TypeColumns = "b, i2, i8, n, nu, r, d, t, vc, c, by, dt, ts, tz, u, j, ip, iv, tm, e, ai, at, an";
+
+    private static readonly string[] ExpectedRow =
+    [
+        "true", "-32768", "9223372036854775807", "123456789.123", "12345678901234567890.123456789012345678", "1.5", "0.1",
+        "héllo \"quoted\" \\ back", "abc", "ab ", "0x00FF10", "2024-02-29", "2024-02-29T13:14:15.1234560", "2024-02-29T11:14:15.5000000Z",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{\"a\": [1, 2]}", "192.168.0.1/24", "1 day 02:03:04", "12:34:56.789", "happy",
+        "[1,null,3]", "[a b,c,d,null,e\"f]", "[1.5,2.25]",
+    ];
+
+    [Fact]
+    public async Task Every_type_family_round_trips_value_for_value_through_snapshot_and_streaming()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, """
+            CREATE TYPE mood AS ENUM ('sad', 'happy');
+            CREATE TABLE types (id int PRIMARY KEY, b boolean, i2 smallint, i8 bigint, n numeric(12,3), nu numeric, r real, d double precision,
+              t text, vc varchar(10), c char(3), by bytea, dt date, ts timestamp, tz timestamptz, u uuid, j jsonb, ip inet, iv interval,
+              tm time, e mood, ai int[], at text[], an numeric(5,2)[]);
+            INSERT INTO types VALUES (1, true, -32768, 9223372036854775807, 123456789.123, 12345678901234567890.123456789012345678, 1.5, 0.1,
+              'héllo "quoted" \ back', 'abc', 'ab', '\x00ff10', '2024-02-29', '2024-02-29 13:14:15.123456', '2024-02-29 13:14:15.5+02',
+              'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2]}', '192.168.0.1/24', '1 day 02:03:04', '12:34:56.789', 'happy',
+              '{1,NULL,3}', '{"a b","c,d",NULL,"e\"f"}', '{1.50,2.25}');
+            INSERT INTO types (id) VALUES (3);
+            """, "ingest");
+        using var dir = new TempDir();
+        var config = pg.Config(db, "s_types", ", \"chunkSize\": 1");
+
+        await Cli.RunOnceAsync(dir, config, "types");
+        await pg.ExecAsync(db, $"INSERT INTO types SELECT 2, {TypeColumns} FROM types WHERE id = 1; INSERT INTO types (id) VALUES (4); UPDATE types SET t = 'changed' WHERE id = 3", "ingest");
+        await Cli.RunOnceAsync(dir, config, "types");
+
+        var rows = (await Lake.ReadAsync(dir.Combine("lake", "types"))).ToDictionary(r => (int)r["id"]!);
+        Assert.Equal([1, 2, 3, 4], rows.Keys.Order());
+        var columns = TypeColumns.Split(", ");
+        foreach (var id in new[] { 1, 2 })
+        {
+            var actual = columns.Select(c => Lake.Show(rows[id][c])).ToArray();
+            Assert.Equal(ExpectedRow, actual);
+        }
+
+        Assert.Equal("changed", rows[3]["t"]);
+        Assert.All(columns.Where(c => c != "t"), c => Assert.Null(rows[3][c]));
+        Assert.All(columns, c => Assert.Null(rows[4][c]));
+    }
+
+    [Fact]
+    public async Task Snapshot_under_concurrent_writes_then_streaming_ends_equal_to_the_source()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, """
+            CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, t text);
+            INSERT INTO items SELECT g, g % 97, 'row ' || g FROM generate_series(1, 5000) g;
+            """, "ingest");
+        using var dir = new TempDir();
+        var config = pg.Config(db, "s_conc", ", \"chunkSize\": 400");
+
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(() => WriteRandomlyAsync(pg.User(db), stop.Token));
+        await Cli.RunOnceAsync(dir, config, "items");
+        await stop.CancelAsync();
+        var written = await writer;
+        Assert.True(written > 10, $"the writer should have committed while the snapshot ran (it committed {written})");
+
+        await Cli.RunOnceAsync(dir, config, "items");
+
+        await AssertMirrorsAsync(db, "items", dir.Combine("lake", "items"));
+    }
+
+    [Fact]
+    public async Task Updates_deletes_key_changes_and_truncate_stream_into_the_merge_table_and_the_slot_advances()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, "CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT g, 'v' || g FROM generate_series(1, 10) g", "ingest");
+        using var dir = new TempDir();
+        var config = pg.Config(db, "s_ops");
+
+        await Cli.RunOnceAsync(dir, config, "k");
+        await AssertMirrorsAsync(db, "k", dir.Combine("lake", "k"));
+
+        await pg.ExecAsync(db, "UPDATE k SET v = 'updated' WHERE id = 1; DELETE FROM k WHERE id = 2; UPDATE k SET id = 103 WHERE id = 3; INSERT INTO k VALUES (11, 'new')", "ingest");
+        var afterChanges = await pg.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>(db, "SELECT pg_current_wal_lsn()");
+        await Cli.RunOnceAsync(dir, config, "k");
+        await AssertMirrorsAsync(db, "k", dir.Combine("lake", "k"));
+        var confirmed = await pg.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>(db, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_ops'");
+        Assert.True(confirmed >= afterChanges, $"the slot's confirmed_flush_lsn {confirmed} should have passed {afterChanges}");
+
+        await pg.ExecAsync(db, "TRUNCATE k; INSERT INTO k SELECT g, 'again ' || g FROM generate_series(500, 520) g", "ingest");
+        await Cli.RunOnceAsync(dir, config, "k");
+        await AssertMirrorsAsync(db, "k", dir.Combine("lake", "k"));
+
+        // A run with nothing new changes nothing and still moves the slot on (heartbeats).
+        var before = await pg.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>(db, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_ops'");
+        await Cli.RunOnceAsync(dir, config, "k");
+        await AssertMirrorsAsync(db, "k", dir.Combine("lake", "k"));
+        var after = await pg.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>(db, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_ops'");
+        Assert.True(after > before, $"confirmed_flush_lsn should advance on an idle database ({before} -> {after})");
+    }
+
+    [Fact]
+    public async Task Large_toasted_value_survives_an_update_of_another_column_with_replica_identity_full()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, """
+            CREATE TABLE docs (id int PRIMARY KEY, n int, body text);
+            ALTER TABLE docs REPLICA IDENTITY FULL;
+            INSERT INTO docs SELECT 1, 0, string_agg(md5(g::text), '') FROM generate_series(1, 3000) g;
+            """, "ingest");
+        using var dir = new TempDir();
+        var config = pg.Config(db, "s_toast");
+        await Cli.RunOnceAsync(dir, config, "docs");
+
+        await pg.ExecAsync(db, "UPDATE docs SET n = 1; INSERT INTO docs SELECT 2, 5, string_agg(md5((g * 7)::text), '') FROM generate_series(1, 3000) g", "ingest");
+        await pg.ExecAsync(db, "UPDATE docs SET n = n + 10", "ingest");
+        await Cli.RunOnceAsync(dir, config, "docs");
+
+        await AssertMirrorsAsync(db, "docs", dir.Combine("lake", "docs"));
+        var rows = await Lake.ReadAsync(dir.Combine("lake", "docs"));
+        Assert.All(rows, r => Assert.Equal(96_000, ((string)r["body"]!).Length));
+    }
+
+    [Fact]
+    public async Task Unchanged_toasted_value_without_full_identity_stops_the_read_with_the_fix_instead_of_writing_a_placeholder()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, """
+            CREATE TABLE notes (id int PRIMARY KEY, n int, body text);
+            INSERT INTO notes SELECT 1, 0, string_agg(md5(g::text), '') FROM generate_series(1, 3000) g;
+            """, "ingest");
+        using var dir = new TempDir();
+        var config = pg.Config(db, "s_toast_default");
+        await Cli.RunOnceAsync(dir, config, "notes");
+        await pg.ExecAsync(db, "UPDATE notes SET n = 1", "ingest");
+
+        var file = dir.Combine("pipeline.yaml");
+        var run = await Cli.RunAsync(dir.Combine("state"), "run", file, "--once", "--plugins", Repo.Plugins);
+
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("column body unchanged", run.Error, StringComparison.Ordinal);
+        Assert.Contains("REPLICA IDENTITY FULL", run.Error, StringComparison.Ordinal);
+        var rows = await Lake.ReadAsync(dir.Combine("lake", "notes"));
+        Assert.Equal(96_000, ((string)Assert.Single(rows)["body"]!).Length);
+    }
+
+    private static async Task<int> WriteRandomlyAsync(string connectionString, CancellationToken stop)
+    {
+        var random = new Random(11);
+        var commits = 0;
+        var next = 100_000L;
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(CancellationToken.None);
+        while (!stop.IsCancellationRequested)
+        {
+            var sql = random.Next(4) switch
+            {
+                0 => $"INSERT INTO items VALUES ({next++}, {random.Next(1000)}, 'ins')",
+                1 => $"DELETE FROM items WHERE id = {random.Next(1, 5000)}",
+                2 => $"UPDATE items SET n = n + 1, t = 'upd' WHERE id BETWEEN {random.Next(1, 5000)} AND {random.Next(1, 5000)}",
+                _ => $"UPDATE items SET id = {next++} WHERE id = {random.Next(1, 5000)}",
+            };
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            await cmd.ExecuteNonQueryAsync(CancellationToken.None);
+            commits++;
+            await Task.Delay(2, CancellationToken.None);
+        }
+
+        return commits;
+    }
+
+    /// <summary>The merge table holds exactly the source's rows: each key once, every value equal.</summary>
+    private async Task AssertMirrorsAsync(string db, string table, string tablePath)
+    {
+        var expected = new List<string>();
+        await using (var conn = new NpgsqlConnection(pg.Admin(db)))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"SELECT * FROM {table} ORDER BY 1", conn);
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                var values = new object?[r.FieldCount];
+                for (var i = 0; i < r.FieldCount; i++)
+                {
+                    values[i] = r.IsDBNull(i) ? null : r.GetValue(i);
+                }
+
+                expected.Add(string.Join("|", values.Select(Lake.Show)));
+            }
+        }
+
+        var rows = await Lake.ReadAsync(tablePath);
+        var actual = rows
+            .Select(row => string.Join("|", row.Where(kv => !kv.Key.StartsWith('_')).Select(kv => Lake.Show(kv.Value))))
+            .OrderBy(s => long.Parse(s.Split('|')[0], CultureInfo.InvariantCulture))
+            .ToList();
+        Assert.Equal(expected.Count, actual.Count);
+        Assert.Equal(expected, actual);
+    }
+}
