@@ -11,6 +11,15 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update && apt-get install -y chromium
+  else
+    sudo apt-get update && sudo apt-get install -y chromium
+  fi
+fi
+
 configuration="${CONFIGURATION:-Debug}"
 results="$(pwd)/artifacts/test-results"
 rm -rf "$results"

@@ -10,12 +10,18 @@ internal static class IngestCli
         new RootCommand("Ingest: source connectors to Delta Lake tables, exactly once.")
             .AddRunCommand(context)
             .AddTableCommands(context)
-            .AddConnectorsCommand(context);
+            .AddConnectorsCommand(context)
+            .AddServeCommand(context);
 
     /// <summary>Parses and runs; exit code 2 for invalid arguments.</summary>
     public static async Task<int> InvokeAsync(string[] args, CliContext context, CancellationToken cancellationToken)
     {
         context = context with { Stop = cancellationToken };
+        if (args.Length == 0)
+        {
+            args = ["serve"];
+        }
+
         var root = Build(context);
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,0 +1,221 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Ingest.Engine.Config;
+using Ingest.Engine.Pipelines;
+using Ingest.Engine.Running;
+using Ingest.Engine.State;
+using Ingest.Sdk.Connectors;
+using Microsoft.Extensions.Logging;
+
+namespace Ingest.Engine.Control;
+
+/// <summary>Why a start did not happen.</summary>
+/// <param name="Field">The field at fault (e.g. <c>config.seed</c>, <c>streams[0].mode</c>), or empty.</param>
+/// <param name="Message">What is wrong.</param>
+public sealed record StartProblem(string Field, string Message);
+
+/// <summary>One stream of a connection as a worker sees it.</summary>
+/// <param name="Name">The stream.</param>
+/// <param name="Mode">How it lands.</param>
+/// <param name="TablePath">Its table.</param>
+/// <param name="Phase">The connector's last phase (snapshot, streaming...).</param>
+/// <param name="RowsRead">Rows read in this run.</param>
+/// <param name="RowsCommitted">Rows committed in this run.</param>
+/// <param name="LastCommitVersion">The table version of the last commit.</param>
+/// <param name="LastCommitAt">When it happened.</param>
+public sealed record StreamSnapshot(string Name, string Mode, string TablePath, string? Phase, long RowsRead, long RowsCommitted, long? LastCommitVersion, DateTimeOffset? LastCommitAt);
+
+/// <summary>A connection's state as a worker sees it.</summary>
+/// <param name="Name">The connection.</param>
+/// <param name="State">starting, running, retrying, completed, stopped, failed, or idle (never started here).</param>
+/// <param name="Error">The last error.</param>
+/// <param name="Restarts">Restarts after transient failures.</param>
+/// <param name="CaughtUp">Whether the connector said it caught up.</param>
+/// <param name="StartedAt">When the current (or last) run started.</param>
+/// <param name="Streams">Per stream.</param>
+public sealed record ConnectionSnapshot(string Name, string State, string? Error, int Restarts, bool CaughtUp, DateTimeOffset? StartedAt, IReadOnlyList<StreamSnapshot> Streams);
+
+/// <summary>
+/// Runs stored connections on this node: each one is a one-connection pipeline bound and run by the engine's
+/// <see cref="PipelineRunner"/>, stoppable on its own.
+/// </summary>
+public sealed class ConnectionSupervisor : IAsyncDisposable
+{
+    private readonly Func<IReadOnlyDictionary<string, ISourceConnector>> _connectors;
+    private readonly StateStore? _store;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly RunOptions _options;
+    private readonly CommitPolicy _commit;
+    private readonly ConcurrentDictionary<string, Run> _runs = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>Creates a supervisor.</summary>
+    /// <param name="connectors">The loaded connectors by name.</param>
+    /// <param name="store">The state store (progress cache, runs, errors), or null.</param>
+    /// <param name="loggerFactory">Where logs go.</param>
+    /// <param name="options">Run options.</param>
+    /// <param name="commit">How often sinks commit.</param>
+    public ConnectionSupervisor(Func<IReadOnlyDictionary<string, ISourceConnector>> connectors, StateStore? store, ILoggerFactory loggerFactory, RunOptions? options = null, CommitPolicy? commit = null)
+    {
+        _connectors = connectors;
+        _store = store;
+        _loggerFactory = loggerFactory;
+        _options = options ?? new RunOptions();
+        _commit = commit ?? CommitPolicy.Default;
+    }
+
+    private sealed class Run(StoredConnection connection, IReadOnlyList<SinkTarget> targets, RunStatus status, CancellationTokenSource stop, DateTimeOffset startedAt)
+    {
+        public StoredConnection Connection { get; } = connection;
+        public IReadOnlyList<SinkTarget> Targets { get; } = targets;
+        public RunStatus Status { get; } = status;
+        public CancellationTokenSource Stop { get; } = stop;
+        public DateTimeOffset StartedAt { get; } = startedAt;
+        public Task<RunResult>? Task { get; set; }
+        public string? BindError { get; init; }
+    }
+
+    /// <summary>Whether the connection is running (or starting) on this node.</summary>
+    public bool IsRunning(string name) => _runs.TryGetValue(name, out var r) && r.Task is { IsCompleted: false };
+
+    /// <summary>Binds and starts a connection; returns the problems when it cannot start (nothing runs then).</summary>
+    public async Task<IReadOnlyList<StartProblem>> StartAsync(StoredConnection connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (IsRunning(connection.Name))
+            {
+                return [];
+            }
+
+            var definition = Definition(connection);
+            BoundPipeline bound;
+            try
+            {
+                bound = await PipelineBinder.BindAsync(definition, _connectors(), cancellationToken);
+            }
+            catch (PipelineException e)
+            {
+                var problems = e.Errors.Select(x => new StartProblem(StripPrefix(x.Path), x.Message)).ToList();
+                _runs[connection.Name] = new Run(connection, [], new RunStatus(), new CancellationTokenSource(), DateTimeOffset.UtcNow)
+                {
+                    BindError = string.Join("; ", problems.Select(p => p.Field.Length > 0 ? $"{p.Field}: {p.Message}" : p.Message)),
+                };
+                return problems;
+            }
+
+            var status = new RunStatus();
+            var cs = status.Connection(connection.Name);
+            var targets = bound.Connections[0].Targets;
+            foreach (var t in targets)
+            {
+                cs.Stream(t.Stream.Name);
+            }
+
+            if (_runs.TryGetValue(connection.Name, out var previous))
+            {
+                previous.Stop.Dispose();
+            }
+
+            var stop = new CancellationTokenSource();
+            var run = new Run(connection, targets, status, stop, DateTimeOffset.UtcNow);
+            run.Task = Task.Run(() => PipelineRunner.RunAsync(bound, _options, _store, _loggerFactory, status, stop.Token), CancellationToken.None);
+            _runs[connection.Name] = run;
+            return [];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Stops a running connection after it committed what its last checkpoint covers; false when it was not running.</summary>
+    public async Task<bool> StopAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!_runs.TryGetValue(name, out var run) || run.Task is not { IsCompleted: false } task)
+        {
+            return false;
+        }
+
+        await run.Stop.CancelAsync();
+        await task.WaitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <summary>The connections this node ran since it started.</summary>
+    public IReadOnlyList<ConnectionSnapshot> Snapshot() => _runs.Values.Select(Snapshot).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+
+    /// <summary>One connection as this node sees it, or null when it never ran here.</summary>
+    public ConnectionSnapshot? Snapshot(string name) => _runs.TryGetValue(name, out var r) ? Snapshot(r) : null;
+
+    private static ConnectionSnapshot Snapshot(Run r)
+    {
+        if (r.BindError is { } bindError)
+        {
+            return new ConnectionSnapshot(r.Connection.Name, "failed", bindError, 0, false, r.StartedAt, []);
+        }
+
+        var cs = r.Status.Connection(r.Connection.Name);
+        var state = cs.State.ToString().ToLowerInvariant();
+        if (r.Task is { IsFaulted: true } faulted)
+        {
+            return new ConnectionSnapshot(r.Connection.Name, "failed", faulted.Exception?.GetBaseException().Message, cs.Restarts, cs.CaughtUp, r.StartedAt, []);
+        }
+
+        var streams = r.Targets.Select(t =>
+        {
+            var s = cs.Stream(t.Stream.Name);
+            return new StreamSnapshot(s.Name, t.Mode.ToString().ToLowerInvariant(), t.TablePath, s.Phase?.ToString().ToLowerInvariant(), s.RowsRead, s.RowsCommitted, s.LastCommitVersion, s.LastCommitAt);
+        }).ToList();
+        return new ConnectionSnapshot(r.Connection.Name, state, cs.Error, cs.Restarts, cs.CaughtUp, r.StartedAt, streams);
+    }
+
+    /// <summary>The one-connection pipeline a stored connection runs as.</summary>
+    public static PipelineDefinition Definition(StoredConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var config = JsonDocument.Parse(connection.Config.ToJsonString()).RootElement.Clone();
+        var streams = connection.Streams?.Select((s, i) => new StreamDefinition(s.Name, s.Mode, null, i, default, default, default)).ToList();
+        var c = new ConnectionDefinition(connection.Name, connection.Connector, config, streams, 0, default, default, new Dictionary<string, TextLocation>());
+        return new PipelineDefinition("connection " + connection.Name, connection.LakePath, CommitPolicy.Default, [c]);
+    }
+
+    /// <summary><c>connections[0].config.seed</c> as <c>config.seed</c>.</summary>
+    public static string StripPrefix(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        const string prefix = "connections[0]";
+        var p = path.StartsWith(prefix, StringComparison.Ordinal) ? path[prefix.Length..] : path;
+        return p.TrimStart('.');
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var r in _runs.Values)
+        {
+            await r.Stop.CancelAsync();
+        }
+
+        foreach (var r in _runs.Values)
+        {
+            if (r.Task is { } t)
+            {
+                try
+                {
+                    await t;
+                }
+                catch (Exception e) when (e is OperationCanceledException or InvalidOperationException)
+                {
+                    // Stopping anyway.
+                }
+            }
+
+            r.Stop.Dispose();
+        }
+
+        // _gate is not disposed: a start still in flight during shutdown releases it afterwards.
+    }
+}

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using Ingest.Host.Web;
+
+namespace Ingest.Host.Cli;
+
+/// <summary><c>ingest serve [--urls URLS] [--data DIR] [--role web|worker|all] [--plugins DIR]...</c> (also what <c>ingest</c> alone does).</summary>
+internal static class ServeCommand
+{
+    public static RootCommand AddServeCommand(this RootCommand root, CliContext context)
+    {
+        var urls = new Option<string>("--urls") { HelpName = "URLS", Description = $"Where to listen (default {ServeOptions.DefaultUrls}; several separated by ';').", DefaultValueFactory = _ => ServeOptions.DefaultUrls };
+        var data = new Option<string?>("--data") { HelpName = "DIR", Description = "The data folder: config store, keys, state and the local lake (default ./.ingest-data, or $INGEST_DATA)." };
+        var role = new Option<NodeRole>("--role") { Description = "What this node runs: web (UI and API), worker (connections) or all.", DefaultValueFactory = _ => NodeRole.All };
+        var noSample = new Option<bool>("--no-sample") { Description = "Do not create the sample connection on first start." };
+        var plugins = RunCommand.PluginsOption();
+        var serve = new Command("serve", "Serve the web UI and REST API and run connections (the default).") { urls, data, role, plugins, noSample };
+        serve.SetAction(async (parse, ct) =>
+        {
+            using var linked = context.Link(ct);
+            var options = new ServeOptions(
+                parse.GetValue(urls)!,
+                parse.GetValue(data) is { Length: > 0 } d ? Path.GetFullPath(d) : ServeOptions.DefaultDataPath(),
+                parse.GetValue(role),
+                parse.GetValue(plugins) ?? [],
+                Environment.GetEnvironmentVariable("INGEST_ADMIN_PASSWORD"),
+                Environment.GetEnvironmentVariable("INGEST_ADMIN_USER") is { Length: > 0 } u ? u : "admin",
+                !parse.GetValue(noSample));
+            return await IngestServer.RunAsync(options, context, linked.Token);
+        });
+        root.Subcommands.Add(serve);
+        return root;
+    }
+}

@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Ingest.Engine.Config;
+using Ingest.Engine.Control;
+using Ingest.Engine.Pipelines;
+using Ingest.Engine.Plugins;
+using Ingest.Sdk.Connectors;
+using MassTransit;
+
+namespace Ingest.Host.Control;
+
+/// <summary>Starts a stored connection on this worker.</summary>
+internal sealed class StartConnectionConsumer(ConnectionConfigStore store, ConnectionSupervisor supervisor) : IConsumer<StartConnection>
+{
+    public async Task Consume(ConsumeContext<StartConnection> context)
+    {
+        var ct = context.CancellationToken;
+        var connection = await store.GetAsync(context.Message.Name, ct);
+        if (connection is null)
+        {
+            await context.RespondAsync(new CommandResult(false, [new StartProblem("name", $"no connection '{context.Message.Name}'")]));
+            return;
+        }
+
+        var problems = await supervisor.StartAsync(connection, ct);
+        await context.RespondAsync(new CommandResult(problems.Count == 0, problems));
+    }
+}
+
+/// <summary>Stops a connection on this worker.</summary>
+internal sealed class StopConnectionConsumer(ConnectionSupervisor supervisor) : IConsumer<StopConnection>
+{
+    public async Task Consume(ConsumeContext<StopConnection> context)
+    {
+        var stopped = await supervisor.StopAsync(context.Message.Name, context.CancellationToken);
+        await context.RespondAsync(new CommandResult(stopped, stopped ? [] : [new StartProblem("name", $"connection '{context.Message.Name}' is not running")]));
+    }
+}
+
+/// <summary>Runs a connector's Check.</summary>
+internal sealed class CheckConnectionConsumer(PluginHost plugins) : IConsumer<CheckConnection>
+{
+    public async Task Consume(ConsumeContext<CheckConnection> context)
+    {
+        var m = context.Message;
+        if (plugins.Find(m.Connector) is not { } plugin)
+        {
+            await context.RespondAsync(new CheckConnectionResult(false, $"unknown connector '{m.Connector}'", "connector"));
+            return;
+        }
+
+        CheckConnectionResult result;
+        try
+        {
+            using var doc = JsonDocument.Parse(m.ConfigJson);
+            var r = await plugin.Connector.CheckAsync(doc.RootElement, context.CancellationToken);
+            result = new CheckConnectionResult(r.Succeeded, r.Message, Field(r.Field));
+        }
+        catch (ConnectorException e)
+        {
+            result = new CheckConnectionResult(false, e.Message, Field(e.Field));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Plugin code: any failure is the check's answer, not the host's.
+            result = new CheckConnectionResult(false, $"{e.GetType().Name}: {e.Message}", null);
+        }
+
+        await context.RespondAsync(result);
+    }
+
+    internal static string? Field(string? pointer) => pointer is null ? null : "config" + PointerPath(pointer);
+
+    private static string PointerPath(string pointer) =>
+        string.Concat(pointer.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(s => int.TryParse(s, out _) ? $"[{s}]" : "." + s));
+}
+
+/// <summary>Runs a connector's Discover.</summary>
+internal sealed class DiscoverConnectionConsumer(PluginHost plugins) : IConsumer<DiscoverConnection>
+{
+    public async Task Consume(ConsumeContext<DiscoverConnection> context)
+    {
+        var m = context.Message;
+        if (plugins.Find(m.Connector) is not { } plugin)
+        {
+            await context.RespondAsync(new DiscoverConnectionResult(false, $"unknown connector '{m.Connector}'", "connector", []));
+            return;
+        }
+
+        DiscoverConnectionResult result;
+        try
+        {
+            using var doc = JsonDocument.Parse(m.ConfigJson);
+            var catalog = await plugin.Connector.DiscoverAsync(doc.RootElement, context.CancellationToken);
+            result = new DiscoverConnectionResult(true, null, null, catalog.Streams.Select(Describe).ToList());
+        }
+        catch (ConnectorException e)
+        {
+            result = new DiscoverConnectionResult(false, e.Message, CheckConnectionConsumer.Field(e.Field), []);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            result = new DiscoverConnectionResult(false, $"{e.GetType().Name}: {e.Message}", null, []);
+        }
+
+        await context.RespondAsync(result);
+    }
+
+    private static DiscoveredStream Describe(StreamDescriptor s) => new(
+        s.Name,
+        s.Description,
+        s.PrimaryKey,
+        s.Schema.Columns.Select(c => new DiscoveredColumn(c.Name, c.Type.DisplayName, c.Nullable)).ToList(),
+        s.SupportedSyncModes.Select(x => x.ToString().ToLowerInvariant()).ToList(),
+        Modes(s),
+        s.EstimatedRows);
+
+    // The default first (merge where there is a key); the binder checks the same rules when the connection starts.
+    private static List<string> Modes(StreamDescriptor s)
+    {
+        var modes = new List<SinkMode>();
+        if (s.PrimaryKey.Count > 0)
+        {
+            modes.Add(SinkMode.Merge);
+        }
+
+        modes.Add(SinkMode.Append);
+
+        return modes.Select(m => m.ToString().ToLowerInvariant()).ToList();
+    }
+}

@@ -1,0 +1,345 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Ingest.Engine.Config;
+using Ingest.Engine.Control;
+using Ingest.Engine.Pipelines;
+using Ingest.Engine.Plugins;
+using Ingest.Host.Control;
+using MassTransit;
+
+namespace Ingest.Host.Web;
+
+/// <summary>A connector in the catalog.</summary>
+public sealed record ConnectorView(string Name, string Version, string SdkVersion, string Description, string DocumentationUrl, JsonObject ConfigSchema, IReadOnlyList<string> SecretFields);
+
+/// <summary>A stream selection as clients send and see it.</summary>
+/// <param name="Name">The stream.</param>
+/// <param name="Mode"><c>merge</c>, <c>append</c>, <c>history</c> or <c>overwrite</c>.</param>
+public sealed record StreamChoiceView(string Name, string Mode);
+
+/// <summary>What a client sends to create or change a connection.</summary>
+/// <param name="Name">The connection's name (<c>[a-z0-9_-]+</c>).</param>
+/// <param name="Connector">The connector.</param>
+/// <param name="Config">The configuration; a secret equal to the mask keeps its saved value.</param>
+/// <param name="Streams">The selected streams, or null for all.</param>
+public sealed record ConnectionInput(string? Name, string? Connector, JsonObject? Config, IReadOnlyList<StreamChoiceView>? Streams);
+
+/// <summary>A connection as clients see it: secrets masked.</summary>
+public sealed record ConnectionView(
+    string Name,
+    string Connector,
+    JsonObject Config,
+    IReadOnlyList<StreamChoiceView>? Streams,
+    string Lake,
+    bool Enabled,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    ConnectionStatusView Status);
+
+/// <summary>A connection's live status.</summary>
+/// <param name="State">idle, starting, running, retrying, completed, stopped or failed.</param>
+/// <param name="Error">The last error.</param>
+/// <param name="RowsPerSecond">Rows read per second now.</param>
+/// <param name="RowsRead">Rows read in this run.</param>
+/// <param name="RowsCommitted">Rows committed in this run.</param>
+/// <param name="LastCommitVersion">The newest table version any stream committed.</param>
+/// <param name="LastCommitAt">When.</param>
+/// <param name="Streams">Per stream.</param>
+/// <param name="Rates">Recent rows/s, oldest first.</param>
+/// <param name="RecentErrors">Recent errors, newest first.</param>
+public sealed record ConnectionStatusView(
+    string State,
+    string? Error,
+    double RowsPerSecond,
+    long RowsRead,
+    long RowsCommitted,
+    long? LastCommitVersion,
+    DateTimeOffset? LastCommitAt,
+    IReadOnlyList<StreamSnapshot> Streams,
+    IReadOnlyList<RatePoint> Rates,
+    IReadOnlyList<ErrorEntry> RecentErrors);
+
+/// <summary>A result, or the problems that refused it (field and message) with an HTTP status.</summary>
+public sealed record Outcome<T>(T? Value, IReadOnlyList<ConfigProblem> Problems, int Status)
+{
+    /// <summary>Whether it worked.</summary>
+    public bool Ok => Problems.Count == 0;
+}
+
+/// <summary>What the UI and the REST API do with connections: validation, secrets, and commands through the bus.</summary>
+internal sealed partial class ConnectionService
+{
+    private readonly ConnectionConfigStore _store;
+    private readonly PluginHost _plugins;
+    private readonly StatusBoard _board;
+    private readonly IRequestClient<StartConnection> _start;
+    private readonly IRequestClient<StopConnection> _stop;
+    private readonly IRequestClient<CheckConnection> _check;
+    private readonly IRequestClient<DiscoverConnection> _discover;
+    private readonly string _lake;
+
+    public ConnectionService(
+        ConnectionConfigStore store,
+        PluginHost plugins,
+        StatusBoard board,
+        IRequestClient<StartConnection> start,
+        IRequestClient<StopConnection> stop,
+        IRequestClient<CheckConnection> check,
+        IRequestClient<DiscoverConnection> discover,
+        ServeOptions options)
+    {
+        _store = store;
+        _plugins = plugins;
+        _board = board;
+        _start = start;
+        _stop = stop;
+        _check = check;
+        _discover = discover;
+        _lake = options.LakePath;
+    }
+
+    [GeneratedRegex("^[a-z0-9_-]+$")]
+    private static partial Regex NamePattern();
+
+    /// <summary>The lake folder.</summary>
+    public string LakePath => _lake;
+
+    /// <summary>The loaded connectors.</summary>
+    public IReadOnlyList<ConnectorView> Connectors() =>
+        _plugins.Plugins.OrderBy(p => p.Name, StringComparer.Ordinal).Select(View).ToList();
+
+    /// <summary>One connector, or null.</summary>
+    public ConnectorView? Connector(string name) => _plugins.Find(name) is { } p ? View(p) : null;
+
+    private static ConnectorView View(PluginInfo p) =>
+        new(p.Name, p.Version, p.SdkVersion.ToString(3), p.Description, p.DocumentationUrl, (JsonObject)p.Connector.Spec.ConfigSchema.DeepClone(), p.Connector.Spec.SecretPaths());
+
+    /// <summary>Every connection.</summary>
+    public async Task<IReadOnlyList<ConnectionView>> ListAsync(CancellationToken cancellationToken) =>
+        (await _store.ListAsync(cancellationToken)).Select(View).ToList();
+
+    /// <summary>One connection, or null.</summary>
+    public async Task<ConnectionView?> GetAsync(string name, CancellationToken cancellationToken) =>
+        await _store.GetAsync(name, cancellationToken) is { } c ? View(c) : null;
+
+    /// <summary>Creates a connection (not started).</summary>
+    public async Task<Outcome<ConnectionView>> CreateAsync(ConnectionInput input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var problems = new List<ConfigProblem>();
+        if (string.IsNullOrEmpty(input.Name))
+        {
+            problems.Add(new ConfigProblem("name", "required"));
+        }
+        else if (!NamePattern().IsMatch(input.Name))
+        {
+            problems.Add(new ConfigProblem("name", $"'{input.Name}' is not a valid name: use lower-case letters, digits, '_' and '-'"));
+        }
+
+        var (config, streams) = Validate(input, null, problems);
+        if (problems.Count > 0)
+        {
+            return Fail<ConnectionView>(problems, 400);
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var stored = new StoredConnection(input.Name!, input.Connector!, config!, streams, _lake, false, now, now);
+        if (!await _store.CreateAsync(stored, Secrets(input.Connector!), cancellationToken))
+        {
+            return Fail<ConnectionView>([new ConfigProblem("name", $"a connection named '{input.Name}' exists already")], 409);
+        }
+
+        return new Outcome<ConnectionView>(View(stored), [], 201);
+    }
+
+    /// <summary>Changes a connection's connector, configuration or streams (a running connection picks them up at its next start).</summary>
+    public async Task<Outcome<ConnectionView>> UpdateAsync(string name, ConnectionInput input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var saved = await _store.GetAsync(name, cancellationToken);
+        if (saved is null)
+        {
+            return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
+        }
+
+        var problems = new List<ConfigProblem>();
+        if (input.Name is { Length: > 0 } n && n != name)
+        {
+            problems.Add(new ConfigProblem("name", "a connection cannot be renamed (its tables and progress are named after it)"));
+        }
+
+        var (config, streams) = Validate(input with { Connector = input.Connector ?? saved.Connector }, saved, problems);
+        if (problems.Count > 0)
+        {
+            return Fail<ConnectionView>(problems, 400);
+        }
+
+        var updated = saved with { Connector = input.Connector ?? saved.Connector, Config = config!, Streams = streams, UpdatedAt = DateTimeOffset.UtcNow };
+        await _store.UpdateAsync(updated, Secrets(updated.Connector), cancellationToken);
+        return new Outcome<ConnectionView>(View(updated), [], 200);
+    }
+
+    /// <summary>Stops and deletes a connection; its tables stay in the lake.</summary>
+    public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        if (await _store.GetAsync(name, cancellationToken) is null)
+        {
+            return false;
+        }
+
+        await _store.SetEnabledAsync(name, false, cancellationToken);
+        await _stop.GetResponse<CommandResult>(new StopConnection(name), cancellationToken, RequestTimeout.After(s: 60));
+        return await _store.DeleteAsync(name, cancellationToken);
+    }
+
+    /// <summary>Starts a connection on a worker (and keeps it started across restarts).</summary>
+    public async Task<Outcome<ConnectionView>> StartAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!await _store.SetEnabledAsync(name, true, cancellationToken))
+        {
+            return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
+        }
+
+        var r = await _start.GetResponse<CommandResult>(new StartConnection(name), cancellationToken, RequestTimeout.After(s: 60));
+        if (!r.Message.Accepted)
+        {
+            await _store.SetEnabledAsync(name, false, cancellationToken);
+            return Fail<ConnectionView>(r.Message.Problems.Select(p => new ConfigProblem(p.Field, p.Message)).ToList(), 400);
+        }
+
+        return new Outcome<ConnectionView>((await GetAsync(name, cancellationToken))!, [], 200);
+    }
+
+    /// <summary>Stops a connection after it committed what its last checkpoint covers.</summary>
+    public async Task<Outcome<ConnectionView>> StopAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!await _store.SetEnabledAsync(name, false, cancellationToken))
+        {
+            return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
+        }
+
+        await _stop.GetResponse<CommandResult>(new StopConnection(name), cancellationToken, RequestTimeout.After(s: 60));
+        return new Outcome<ConnectionView>((await GetAsync(name, cancellationToken))!, [], 200);
+    }
+
+    /// <summary>Runs Check on a configuration; <paramref name="savedName"/> restores masked secrets from that saved connection.</summary>
+    public async Task<Outcome<CheckConnectionResult>> CheckAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
+    {
+        var (c, problems) = await PrepareAsync(connector, config, savedName, cancellationToken);
+        if (problems.Count > 0)
+        {
+            return Fail<CheckConnectionResult>(problems, 400);
+        }
+
+        var r = await _check.GetResponse<CheckConnectionResult>(new CheckConnection(connector!, c!.ToJsonString()), cancellationToken, RequestTimeout.After(s: 60));
+        return new Outcome<CheckConnectionResult>(r.Message, [], 200);
+    }
+
+    /// <summary>Runs Discover on a configuration.</summary>
+    public async Task<Outcome<DiscoverConnectionResult>> DiscoverAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
+    {
+        var (c, problems) = await PrepareAsync(connector, config, savedName, cancellationToken);
+        if (problems.Count > 0)
+        {
+            return Fail<DiscoverConnectionResult>(problems, 400);
+        }
+
+        var r = await _discover.GetResponse<DiscoverConnectionResult>(new DiscoverConnection(connector!, c!.ToJsonString()), cancellationToken, RequestTimeout.After(s: 120));
+        return new Outcome<DiscoverConnectionResult>(r.Message, [], 200);
+    }
+
+    private async Task<(JsonObject? Config, List<ConfigProblem> Problems)> PrepareAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
+    {
+        var saved = savedName is null ? null : await _store.GetAsync(savedName, cancellationToken);
+        var problems = new List<ConfigProblem>();
+        var (c, _) = Validate(new ConnectionInput(savedName, connector ?? saved?.Connector, config, null), saved, problems);
+        return (c, problems);
+    }
+
+    private (JsonObject? Config, IReadOnlyList<StreamChoice>? Streams) Validate(ConnectionInput input, StoredConnection? saved, List<ConfigProblem> problems)
+    {
+        if (string.IsNullOrEmpty(input.Connector))
+        {
+            problems.Add(new ConfigProblem("connector", "required"));
+            return (null, null);
+        }
+
+        var plugin = _plugins.Find(input.Connector);
+        if (plugin is null)
+        {
+            problems.Add(new ConfigProblem("connector", $"unknown connector '{input.Connector}'; loaded connectors: {string.Join(", ", _plugins.Plugins.Select(p => p.Name).Order(StringComparer.Ordinal))}"));
+            return (null, null);
+        }
+
+        var secrets = plugin.Connector.Spec.SecretPaths();
+        var config = ConnectionSecrets.Restore(input.Config ?? [], saved?.Connector == input.Connector ? saved.Config : null, secrets);
+        using (var doc = JsonDocument.Parse(config.ToJsonString()))
+        {
+            problems.AddRange(ConfigValidator.Validate(input.Connector, plugin.Connector.Spec, doc.RootElement));
+        }
+
+        List<StreamChoice>? streams = null;
+        if (input.Streams is { } chosen)
+        {
+            streams = [];
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < chosen.Count; i++)
+            {
+                var s = chosen[i];
+                if (string.IsNullOrEmpty(s.Name))
+                {
+                    problems.Add(new ConfigProblem($"streams[{i}].name", "required"));
+                    continue;
+                }
+
+                if (!seen.Add(s.Name))
+                {
+                    problems.Add(new ConfigProblem($"streams[{i}].name", $"stream '{s.Name}' is selected twice"));
+                }
+
+                if (!Enum.TryParse<SinkMode>(s.Mode, ignoreCase: true, out var mode) || !Enum.IsDefined(mode) || int.TryParse(s.Mode, out _))
+                {
+                    var names = string.Join(", ", Enum.GetNames<SinkMode>().Select(n => $"\"{n.ToLowerInvariant()}\""));
+                    problems.Add(new ConfigProblem($"streams[{i}].mode", $"expected one of {names}, got \"{s.Mode}\""));
+                    continue;
+                }
+
+                streams.Add(new StreamChoice(s.Name, mode));
+            }
+        }
+
+        return (config, streams);
+    }
+
+    private IReadOnlyList<string> Secrets(string connector) => _plugins.Find(connector)?.Connector.Spec.SecretPaths() ?? [];
+
+    private ConnectionView View(StoredConnection c)
+    {
+        var live = _board.Get(c.Name);
+        var s = live?.Snapshot;
+        var status = new ConnectionStatusView(
+            s?.State ?? "idle",
+            s?.Error,
+            live?.RowsPerSecond ?? 0,
+            s?.Streams.Sum(x => x.RowsRead) ?? 0,
+            s?.Streams.Sum(x => x.RowsCommitted) ?? 0,
+            s?.Streams.Max(x => x.LastCommitVersion),
+            s?.Streams.Max(x => x.LastCommitAt),
+            s?.Streams ?? [],
+            live?.Rates ?? [],
+            live?.Errors ?? []);
+        return new ConnectionView(
+            c.Name,
+            c.Connector,
+            ConnectionSecrets.Masked(c.Config, Secrets(c.Connector)),
+            c.Streams?.Select(x => new StreamChoiceView(x.Name, x.Mode.ToString().ToLowerInvariant())).ToList(),
+            c.LakePath,
+            c.Enabled,
+            c.CreatedAt,
+            c.UpdatedAt,
+            status);
+    }
+
+    private static Outcome<T> Fail<T>(IReadOnlyList<ConfigProblem> problems, int status) => new(default, problems, status);
+}

@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Playwright;
+
+namespace Ingest.Host.Tests;
+
+/// <summary>
+/// The UI in a real browser: Debian's Chromium (/usr/bin/chromium, installed by test.sh) driven headless by
+/// Playwright. A machine without it fails these tests; they never skip. Screenshots of each step go to
+/// artifacts/test-results/screenshots.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+    private IPage _page = null!;
+
+    private static string Screenshots { get; } = Path.Combine(Repo.Root, "artifacts", "test-results", "screenshots");
+
+    public async Task InitializeAsync()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: ./test.sh installs it (apt-get install chromium)");
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        });
+        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = server.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        context.SetDefaultTimeout(20_000);
+        _page = await context.NewPageAsync();
+        Directory.CreateDirectory(Screenshots);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+    }
+
+    private async Task LoginAsync()
+    {
+        await _page.GotoAsync("/");
+        await _page.WaitForURLAsync(u => u.Contains("/login", StringComparison.Ordinal));
+        await _page.FillAsync("#password", server.Password);
+        await _page.ClickAsync("button[type=submit]");
+        await _page.WaitForSelectorAsync("h1:has-text('Connections')");
+    }
+
+    private Task ShotAsync(string name) => _page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+
+    private static long Number(string text) => long.Parse(text.Replace(",", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Login_with_the_printed_password_shows_the_sample_connection_running_with_rows_counting_up()
+    {
+        await _page.GotoAsync("/");
+        await _page.WaitForURLAsync(u => u.Contains("/login", StringComparison.Ordinal));
+        await _page.FillAsync("#password", "not-the-password");
+        await _page.ClickAsync("button[type=submit]");
+        await _page.WaitForSelectorAsync("text=Wrong user or password");
+        await ShotAsync("01-login-refused");
+
+        await LoginAsync();
+        var row = _page.Locator("tr[data-connection=sample]");
+        await row.Locator(".badge:has-text('running')").WaitForAsync();
+        var cell = row.Locator(".rows-committed");
+        await _page.WaitForFunctionAsync("() => Number(document.querySelector('tr[data-connection=sample] .rows-committed').textContent.replace(/,/g, '')) > 0");
+        var first = Number(await cell.TextContentAsync() ?? "0");
+        await ShotAsync("02-connections");
+
+        // The sample keeps changing about five times a second; the list refreshes itself.
+        await _page.WaitForFunctionAsync($"() => Number(document.querySelector('tr[data-connection=sample] .rows-committed').textContent.replace(/,/g, '')) > {first}");
+        Assert.True(Number(await cell.TextContentAsync() ?? "0") > first);
+
+        await row.Locator("a").ClickAsync();
+        await _page.WaitForSelectorAsync("#stream-status tr[data-stream=orders]");
+        await _page.WaitForSelectorAsync("svg.chart polyline");
+        await _page.WaitForTimeoutAsync(2000);
+        await ShotAsync("03-connection");
+        Assert.True(Number(await _page.Locator("#rows-committed").TextContentAsync() ?? "0") > 0);
+        Assert.Equal(4, await _page.Locator("#stream-status tbody tr").CountAsync());
+    }
+
+    [Fact]
+    public async Task Connection_is_created_through_the_generated_form_tested_and_its_streams_chosen()
+    {
+        await LoginAsync();
+        await _page.GotoAsync("/connectors");
+        await _page.ClickAsync("[data-connector=vault] a:has-text('New connection')");
+        await _page.WaitForSelectorAsync("[data-field='config.host'] input");
+
+        // Every construct of the schema is rendered: text, number, password, enum, nested object with a boolean.
+        Assert.Equal("password", await _page.GetAttributeAsync("[data-field='config.password'] input", "type"));
+        Assert.Equal("number", await _page.GetAttributeAsync("[data-field='config.port'] input", "type"));
+        Assert.Equal("default: 8200", await _page.GetAttributeAsync("[data-field='config.port'] input", "placeholder"));
+        Assert.Equal(3, await _page.Locator("[data-field='config.region'] select option").CountAsync());
+        Assert.True(await _page.IsCheckedAsync("[data-field='config.tls.enabled'] input[type=checkbox]"));
+        Assert.Equal("password", await _page.GetAttributeAsync("[data-field='config.tls.clientKey'] input", "type"));
+        await _page.WaitForSelectorAsync("text=The vault's host name.");
+
+        await _page.FillAsync("#f-name", "vault-ui");
+        await _page.ClickAsync("#save");
+        await _page.WaitForSelectorAsync("[data-field='config.host'] .field-error");
+        Assert.Contains("required", await _page.TextContentAsync("[data-field='config.host'] .field-error") ?? "", StringComparison.Ordinal);
+        await ShotAsync("04-form-errors");
+
+        await _page.FillAsync("[data-field='config.host'] input", "vault.example");
+        await _page.FillAsync("[data-field='config.password'] input", "wrong");
+        await _page.SelectOptionAsync("[data-field='config.region'] select", "us");
+        await _page.ClickAsync("#test");
+        await _page.WaitForSelectorAsync("#check-result.error");
+        Assert.Contains("refused the password", await _page.TextContentAsync("#check-result") ?? "", StringComparison.Ordinal);
+        Assert.Contains("refused the password", await _page.TextContentAsync("[data-field='config.password'] .field-error") ?? "", StringComparison.Ordinal);
+
+        await _page.FillAsync("[data-field='config.password'] input", "open-sesame");
+        await _page.ClickAsync("#test");
+        await _page.WaitForSelectorAsync("#check-result.ok");
+        Assert.Contains("Connected to vault.example.", await _page.TextContentAsync("#check-result") ?? "", StringComparison.Ordinal);
+
+        await _page.ClickAsync("#discover");
+        await _page.WaitForSelectorAsync("#streams tr[data-stream=audit]");
+        await _page.UncheckAsync("#streams tr[data-stream=audit] input[type=checkbox]");
+        await _page.SelectOptionAsync("#streams tr[data-stream=keys] select", "append");
+        await ShotAsync("05-form-discovered");
+        await _page.ClickAsync("#save");
+        await _page.WaitForURLAsync(u => u.EndsWith("/connections/vault-ui", StringComparison.Ordinal));
+        await _page.WaitForSelectorAsync("h1:has-text('vault-ui')");
+        Assert.DoesNotContain("open-sesame", await _page.ContentAsync(), StringComparison.Ordinal);
+
+        using var api = await server.LoginAsync();
+        var saved = (JsonObject)JsonNode.Parse(await api.GetStringAsync(new Uri("api/connections/vault-ui", UriKind.Relative)))!;
+        Assert.Equal("vault.example", saved["config"]!["host"]!.GetValue<string>());
+        Assert.Equal("us", saved["config"]!["region"]!.GetValue<string>());
+        Assert.Equal("********", saved["config"]!["password"]!.GetValue<string>());
+        Assert.Equal("""[{"name":"keys","mode":"append"}]""", saved["streams"]!.ToJsonString());
+
+        // Editing shows the secret masked, and saving without touching it keeps it.
+        await _page.GotoAsync("/connections/vault-ui/edit");
+        await _page.WaitForSelectorAsync("[data-field='config.password'] input");
+        Assert.Equal("********", await _page.InputValueAsync("[data-field='config.password'] input"));
+        await _page.FillAsync("[data-field='config.port'] input", "8300");
+        await _page.ClickAsync("#save");
+        await _page.WaitForURLAsync(u => u.EndsWith("/connections/vault-ui", StringComparison.Ordinal));
+        var check = (JsonObject)JsonNode.Parse(await (await api.PostAsync(new Uri("api/connections/vault-ui/check", UriKind.Relative), null)).Content.ReadAsStringAsync())!;
+        Assert.True(check["succeeded"]!.GetValue<bool>(), check.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Connection_page_starts_and_stops_a_connection_and_shows_its_rows()
+    {
+        using (var api = await server.LoginAsync())
+        {
+            var created = await api.PostAsJsonAsync("api/connections", new { name = "ui-run", connector = "sample", config = new { seed = 9, customers = 30, products = 5, orders = 40, changes = 50, changesPerSecond = 10, batchSize = 50 } });
+            Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+        }
+
+        await LoginAsync();
+        await _page.GotoAsync("/connections/ui-run");
+        await _page.WaitForSelectorAsync("h1 .badge:has-text('idle')");
+        await _page.ClickAsync("#start");
+        await _page.WaitForSelectorAsync("h1 .badge:has-text('running')");
+        await _page.WaitForFunctionAsync("() => Number(document.querySelector('#rows-committed').textContent.replace(/,/g, '')) >= 30");
+        Assert.Equal(4, await _page.Locator("#stream-status tbody tr").CountAsync());
+        await _page.ClickAsync("#stop");
+        await _page.WaitForSelectorAsync("h1 .badge:has-text('stopped')");
+        await _page.WaitForSelectorAsync("#start");
+    }
+
+    [Fact]
+    public async Task Table_page_shows_the_preview_schema_and_history_of_a_sample_table()
+    {
+        using (var api = await server.LoginAsync())
+        {
+            // The sample connection's first commit creates its tables.
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (DateTime.UtcNow < deadline && !(await api.GetStringAsync(new Uri("api/tables", UriKind.Relative))).Contains("sample/orders", StringComparison.Ordinal))
+            {
+                await Task.Delay(250);
+            }
+        }
+
+        await LoginAsync();
+        await _page.ClickAsync("nav a:has-text('Tables')");
+        await _page.ClickAsync("#tables tr[data-table='sample/orders'] a");
+        await _page.WaitForSelectorAsync("#preview tbody tr");
+        Assert.True(await _page.Locator("#preview tbody tr").CountAsync() > 0);
+        Assert.Equal(1, await _page.Locator("#preview thead th:text-is('_position')").CountAsync());
+        await ShotAsync("06-table-preview");
+
+        await _page.ClickAsync(".tabs button:has-text('Schema')");
+        await _page.WaitForSelectorAsync("#schema td:text-is('id')");
+        await _page.ClickAsync(".tabs button:has-text('History')");
+        await _page.WaitForSelectorAsync("#history tbody tr");
+        Assert.True(await _page.Locator("#history tbody tr").CountAsync() > 0);
+        await ShotAsync("07-table-history");
+    }
+}

@@ -1,0 +1,76 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Ingest.Sdk.Connectors;
+using Ingest.Sdk.Records;
+using Ingest.Sdk.Types;
+
+namespace Ingest.TestPlugins.Vault;
+
+/// <summary>
+/// A connector to a pretend key vault: Check succeeds only with the password "open-sesame" and names the
+/// field otherwise. Its schema uses every construct the form generator renders.
+/// </summary>
+[IngestConnector("vault", Description = "A pretend key vault (host tests).", DocumentationUrl = "https://example.invalid/vault")]
+public sealed class VaultConnector : ISourceConnector
+{
+    /// <summary>The password Check accepts.</summary>
+    public const string Password = "open-sesame";
+
+    /// <inheritdoc />
+    public ConnectorSpec Spec { get; } = ConnectorSpec.Parse("""
+        {
+          "$schema": "https://json-schema.org/draft/2020-12/schema",
+          "title": "Vault",
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["host", "password"],
+          "properties": {
+            "host": { "type": "string", "title": "Host", "description": "The vault's host name.", "minLength": 1 },
+            "port": { "type": "integer", "title": "Port", "default": 8200, "minimum": 1, "maximum": 65535 },
+            "password": { "type": "string", "title": "Password", "secret": true, "description": "The vault's password." },
+            "region": { "type": "string", "title": "Region", "enum": ["eu", "us"], "default": "eu" },
+            "ratio": { "type": "number", "title": "Sample ratio", "default": 1.0 },
+            "tls": {
+              "type": "object", "title": "TLS", "description": "Transport security.", "additionalProperties": false,
+              "properties": {
+                "enabled": { "type": "boolean", "title": "Use TLS", "default": true },
+                "clientKey": { "type": "string", "title": "Client key", "secret": true }
+              }
+            }
+          }
+        }
+        """);
+
+    /// <inheritdoc />
+    public Task<CheckResult> CheckAsync(JsonElement config, CancellationToken cancellationToken)
+    {
+        var password = config.TryGetProperty("password", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        var host = config.TryGetProperty("host", out var h) ? h.GetString() : "?";
+        return Task.FromResult(password == Password
+            ? CheckResult.Ok($"Connected to {host}.")
+            : CheckResult.Failed($"The vault at {host} refused the password: check 'password'.", "/password"));
+    }
+
+    /// <inheritdoc />
+    public Task<SourceCatalog> DiscoverAsync(JsonElement config, CancellationToken cancellationToken) =>
+        Task.FromResult(new SourceCatalog([
+            new StreamDescriptor("keys", new StreamSchema([new Field("id", DataType.Int64, Nullable: false), new Field("name", DataType.String)]), ["id"], [], [SyncMode.FullRefresh], "The keys."),
+            new StreamDescriptor("audit", new StreamSchema([new Field("at", DataType.String), new Field("what", DataType.String)]), [], [], [SyncMode.FullRefresh], "The audit log."),
+        ]));
+
+    /// <inheritdoc />
+    public ISourceReader OpenReader(ReadContext context) => new EmptyReader();
+
+    private sealed class EmptyReader : ISourceReader
+    {
+        public async IAsyncEnumerable<SourceMessage> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            yield break;
+        }
+
+        public ValueTask AcknowledgeAsync(Checkpoint checkpoint, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
