@@ -51,7 +51,7 @@ public abstract record DataType
     public abstract string DisplayName { get; }
 
     /// <inheritdoc />
-    public override string ToString() => DisplayName;
+    public sealed override string ToString() => DisplayName;
 
     /// <summary>boolean</summary>
     public static PrimitiveType Boolean { get; } = new(PrimitiveKind.Boolean);
