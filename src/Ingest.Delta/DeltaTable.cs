@@ -12,7 +12,7 @@ using Ingest.Sdk.Types;
 namespace Ingest.Delta;
 
 /// <summary>A Delta table at a path (a local folder for now; S3 in the Delta issue).</summary>
-public sealed class DeltaTable
+public sealed partial class DeltaTable
 {
     internal static readonly string EngineVersion = typeof(DeltaTable).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
@@ -83,7 +83,41 @@ public sealed class DeltaTable
         }
 
         var ntz = schema.Columns.Any(c => UsesNtz(c.Type));
-        var protocol = ntz ? new ProtocolAction(3, 7, ["timestampNtz"], ["timestampNtz"]) : new ProtocolAction(1, 2);
+        var config = configuration ?? new Dictionary<string, string>();
+        var widening = WriterFeatures.IsTrue(config, "delta.enableTypeWidening");
+        var ict = WriterFeatures.IsTrue(config, "delta.enableInCommitTimestamps");
+        var protocol = new ProtocolAction(1, 2);
+        if (ntz || widening || ict)
+        {
+            // Table features (PROTOCOL.md "Table Features"): reader 3 only for reader+writer features; appendOnly is listed
+            // when the table asks for it (writer version 2 implied it).
+            var readerFeatures = new List<string>();
+            var writerFeatures = new List<string>();
+            if (WriterFeatures.IsTrue(config, "delta.appendOnly"))
+            {
+                writerFeatures.Add("appendOnly");
+            }
+
+            if (ntz)
+            {
+                readerFeatures.Add("timestampNtz");
+                writerFeatures.Add("timestampNtz");
+            }
+
+            if (widening)
+            {
+                readerFeatures.Add("typeWidening");
+                writerFeatures.Add("typeWidening");
+            }
+
+            if (ict)
+            {
+                writerFeatures.Add("inCommitTimestamp");
+            }
+
+            protocol = readerFeatures.Count > 0 ? new ProtocolAction(3, 7, readerFeatures, writerFeatures) : new ProtocolAction(1, 7, null, writerFeatures);
+        }
+
         var metadata = new MetadataAction(
             Guid.NewGuid().ToString(), null, null, "parquet", new Dictionary<string, string>(),
             schema.ToDeltaJson().ToJsonString(), canonical,
@@ -103,7 +137,7 @@ public sealed class DeltaTable
             IsBlindAppend = true,
         };
         var store = new LocalLogStore(path);
-        var bytes = pending.Serialize(-1, Guid.NewGuid().ToString());
+        var bytes = pending.Serialize(-1, Guid.NewGuid().ToString(), ict ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : null);
         if (!await store.PutIfAbsentAsync(LogReplay.CommitPath(0), bytes, cancellationToken).ConfigureAwait(false))
         {
             // Another writer created the table first.
@@ -195,6 +229,7 @@ public sealed class DeltaTable
         ArgumentNullException.ThrowIfNull(options);
         var readState = _state;
         var snapshot = _snapshot;
+        WriterFeatures.Check(readState, Path, "append", removesData: false);
         using var writer = NewWriter(snapshot);
         try
         {
@@ -232,6 +267,8 @@ public sealed class DeltaTable
 
     private TableWriter NewWriter(DeltaSnapshot snapshot) =>
         new(_store, snapshot.Schema, snapshot.PartitionColumns, snapshot.Configuration, MaxRowsPerFile);
+
+    internal static void CheckBatchSchema(Schema schema, DeltaSnapshot snapshot, string what) => CheckSchema(schema, snapshot, what);
 
     private static void CheckSchema(Schema schema, DeltaSnapshot snapshot, string what)
     {
@@ -314,6 +351,7 @@ public sealed class DeltaTable
         var snapshot = _snapshot;
         var schema = snapshot.Schema;
         var source = request.Rows;
+        WriterFeatures.Check(readState, Path, "merge", removesData: true);
         CheckSchema(source.Schema, snapshot, "merge source");
         if (request.IsDelete.Length != source.Length)
         {
@@ -481,6 +519,7 @@ public sealed class DeltaTable
         ArgumentNullException.ThrowIfNull(options);
         var readState = _state;
         var snapshot = _snapshot;
+        WriterFeatures.Check(readState, Path, "delete", removesData: true);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var removes = snapshot.Files.Select(f => new RemoveAction(f.Path, now, true, true, f.PartitionValues, f.Size) { DeletionVector = f.DeletionVector }).ToList();
         var pending = new PendingCommit
@@ -504,6 +543,7 @@ public sealed class DeltaTable
     public Task<CommitResult> CommitEmptyAsync(CommitOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
+        WriterFeatures.Check(_state, Path, options.Operation, removesData: false);
         var pending = new PendingCommit { Options = options, IsBlindAppend = true };
         return CommitAsync(_state, pending, 0, cancellationToken);
     }

@@ -94,7 +94,7 @@ public sealed class PipelineFileTests
             """);
         Assert.Contains(e.Errors, x => x.ToString().StartsWith("pipeline.yaml:1:20: commit.interval: expected a positive duration", StringComparison.Ordinal));
         Assert.Contains(e.Errors, x => x.ToString().StartsWith("pipeline.yaml:3:11: connections[0].name: expected lower-case letters", StringComparison.Ordinal));
-        Assert.Contains(e.Errors, x => x.ToString() == "pipeline.yaml:8:29: connections[1].streams[0].mode: expected append or merge, got merje; did you mean 'merge'?");
+        Assert.Contains(e.Errors, x => x.ToString() == "pipeline.yaml:8:29: connections[1].streams[0].mode: expected append, merge, overwrite or history, got merje; did you mean 'merge'?");
     }
 
     [Fact]

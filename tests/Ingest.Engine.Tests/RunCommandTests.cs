@@ -65,14 +65,15 @@ public sealed class RunCommandTests
                 streams: [customers]
             """);
 
-        // A table already there with other columns: the connection cannot write to it.
-        await Ingest.Delta.DeltaTable.OpenOrCreateAsync(dir.Combine("lake", "broken", "customers"), FakeConnector.ItemsSchema, [], null, CancellationToken.None);
+        // A table already there whose id is a string: the stream's long ids cannot be written to it (schema evolution cannot help).
+        var stringIds = new Ingest.Sdk.Types.StreamSchema([new Ingest.Sdk.Types.Field("id", Ingest.Sdk.Types.DataType.String, false), new Ingest.Sdk.Types.Field("name", Ingest.Sdk.Types.DataType.String)]);
+        await Ingest.Delta.DeltaTable.OpenOrCreateAsync(dir.Combine("lake", "broken", "customers"), stringIds, [], null, CancellationToken.None);
 
         var run = await Cli.RunAsync("run", pipeline, "--once", "--plugins", Repo.Plugins);
 
         Assert.Equal(1, run.ExitCode);
         Assert.Contains("connection 'broken' failed", run.Error, StringComparison.Ordinal);
-        Assert.Contains("has columns", run.Error, StringComparison.Ordinal);
+        Assert.Contains("column 'id' is string in the table but long", run.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("'fine'", run.Error, StringComparison.Ordinal);
         var options = Ingest.Connectors.Sample.SampleExpectations.ParseOptions(SampleLake.YamlFlowToJson("{seed: 1, customers: 20, products: 5, orders: 10, changes: 50, changesPerSecond: 0, batchSize: 25}"));
         var expected = Ingest.Connectors.Sample.SampleExpectations.FinalState(options, options.Changes)["customers"].Count;

@@ -26,7 +26,7 @@ public sealed class ConnectionConfigStoreTests : IDisposable
         name,
         "vault",
         new JsonObject { ["host"] = "h", ["password"] = "pa55", ["tls"] = new JsonObject { ["clientKey"] = "k3y", ["enabled"] = true } },
-        [new StreamChoice("keys", SinkMode.Merge), new StreamChoice("audit", SinkMode.Append)],
+        [new StreamChoice("keys", SinkMode.Merge), new StreamChoice("audit", SinkMode.History)],
         "/lake",
         true,
         DateTimeOffset.UtcNow,
@@ -52,7 +52,7 @@ public sealed class ConnectionConfigStoreTests : IDisposable
             Assert.NotNull(c);
             Assert.Equal("pa55", c.Config["password"]!.GetValue<string>());
             Assert.Equal("k3y", c.Config["tls"]!["clientKey"]!.GetValue<string>());
-            Assert.Equal([new StreamChoice("keys", SinkMode.Merge), new StreamChoice("audit", SinkMode.Append)], c.Streams);
+            Assert.Equal([new StreamChoice("keys", SinkMode.Merge), new StreamChoice("audit", SinkMode.History)], c.Streams);
             Assert.True(c.Enabled);
             Assert.True(await store.SetEnabledAsync("a", false, CancellationToken.None));
             Assert.False((await store.GetAsync("a", CancellationToken.None))!.Enabled);

@@ -19,6 +19,9 @@ internal sealed class LogState
 
     public Dictionary<string, TxnEntry> Txns { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The latest commit's <c>commitInfo.inCommitTimestamp</c>, when known (not after a checkpoint load).</summary>
+    public long? LastInCommitTimestamp { get; set; }
+
     /// <summary>
     /// Applies a commit's actions. <paramref name="reconciled"/> marks checkpoint content: its removes are tombstones only
     /// (a checkpoint may hold remove(path, oldDV) beside the live add(path, newDV), in any order across parts).
@@ -63,12 +66,17 @@ internal sealed class LogState
             Txns[t.AppId] = t;
         }
 
+        if (!reconciled)
+        {
+            LastInCommitTimestamp = c.CommitInfo?["inCommitTimestamp"] is JsonValue ict && ict.TryGetValue<long>(out var ms) ? ms : null;
+        }
+
         Version = version;
     }
 
     public LogState Clone()
     {
-        var s = new LogState { Version = Version, Protocol = Protocol, Metadata = Metadata };
+        var s = new LogState { Version = Version, Protocol = Protocol, Metadata = Metadata, LastInCommitTimestamp = LastInCommitTimestamp };
         foreach (var (k, v) in Files)
         {
             s.Files[k] = v;

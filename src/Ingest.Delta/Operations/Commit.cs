@@ -35,9 +35,14 @@ internal sealed class PendingCommit
 
     private long? _txnTime;
 
-    public CommitActions ToActions()
+    public CommitActions ToActions(long? inCommitTimestamp = null)
     {
         var c = new CommitActions { Protocol = Protocol, Metadata = Metadata };
+        if (inCommitTimestamp is { } ict)
+        {
+            c.CommitInfo = new JsonObject { ["inCommitTimestamp"] = ict };
+        }
+
         c.Adds.AddRange(Adds);
         c.Removes.AddRange(Removes);
         _txnTime ??= DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -49,14 +54,18 @@ internal sealed class PendingCommit
         return c;
     }
 
-    public byte[] Serialize(long readVersion, string txnId)
+    public byte[] Serialize(long readVersion, string txnId, long? inCommitTimestamp = null)
     {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var commitInfo = new JsonObject
+        var now = inCommitTimestamp ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var commitInfo = new JsonObject();
+        if (inCommitTimestamp is { } ict)
         {
-            ["timestamp"] = now,
-            ["operation"] = Options.Operation,
-        };
+            // PROTOCOL.md "In-Commit Timestamps": the first field of the first action of every commit.
+            commitInfo["inCommitTimestamp"] = ict;
+        }
+
+        commitInfo["timestamp"] = now;
+        commitInfo["operation"] = Options.Operation;
         var parameters = new JsonObject();
         foreach (var (k, v) in DefaultParameters)
         {
@@ -187,10 +196,11 @@ internal static class Committer
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
             var version = state.Version + 1;
-            var bytes = pending.Serialize(readVersion, txnId);
+            var ict = await InCommitTimestampAsync(store, state, pending, ct).ConfigureAwait(false);
+            var bytes = pending.Serialize(readVersion, txnId, ict);
             if (await store.PutIfAbsentAsync(LogReplay.CommitPath(version), bytes, ct).ConfigureAwait(false))
             {
-                state.Apply(pending.ToActions(), version);
+                state.Apply(pending.ToActions(ict), version);
                 return (version, state);
             }
 
@@ -202,6 +212,30 @@ internal static class Committer
         }
 
         throw new DeltaConcurrencyException($"Could not commit {pending.Options.Operation} to '{store.Root}' after {MaxAttempts} attempts: other writers kept committing first.");
+    }
+
+    /// <summary>
+    /// The commit's in-commit timestamp when the table enables them (PROTOCOL.md "In-Commit Timestamps"): the later of now
+    /// and the previous commit's plus one millisecond, so that commit times strictly increase with versions.
+    /// </summary>
+    private static async Task<long?> InCommitTimestampAsync(ILogStore store, LogState state, PendingCommit pending, CancellationToken ct)
+    {
+        var config = (pending.Metadata ?? state.Metadata)?.Configuration;
+        if (config is null || !WriterFeatures.IsTrue(config, "delta.enableInCommitTimestamps"))
+        {
+            return null;
+        }
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var previous = state.LastInCommitTimestamp;
+        if (previous is null && state.Version >= 0)
+        {
+            // Loaded from a checkpoint: the latest commit file still holds it.
+            var latest = await LogReplay.ReadCommitAsync(store, state.Version, ct).ConfigureAwait(false);
+            previous = latest?.CommitInfo?["inCommitTimestamp"] is JsonValue v && v.TryGetValue<long>(out var ms) ? ms : null;
+        }
+
+        return previous is { } p ? Math.Max(now, p + 1) : now;
     }
 
     public static string Metric(long value) => value.ToString(CultureInfo.InvariantCulture);

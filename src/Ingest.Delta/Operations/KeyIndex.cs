@@ -14,23 +14,40 @@ internal sealed class KeyIndex
     private readonly Dictionary<ulong, int> _heads;
     private readonly int[] _next;
 
-    public KeyIndex(IArrowArray[] keys, int rows, IReadOnlyList<string> keyNames)
+    public KeyIndex(IArrowArray[] keys, int rows, IReadOnlyList<string> keyNames, bool allowDuplicates = false)
     {
         _keys = keys;
         _heads = new Dictionary<ulong, int>(rows);
         _next = new int[rows];
+        Group = new int[rows];
         for (var r = 0; r < rows; r++)
         {
+            Group[r] = r;
             var h = Hash(keys, r);
             ref var head = ref CollectionsMarshal.GetValueRefOrAddDefault(_heads, h, out var exists);
             if (exists)
             {
+                var duplicate = false;
                 for (var c = head; c >= 0; c = _next[c])
                 {
                     if (KeysEqual(keys, c, keys, r))
                     {
-                        throw new ArgumentException($"The merge source holds key ({string.Join(", ", keyNames)}) twice, at rows {c} and {r}; it must hold at most one row per key.");
+                        if (!allowDuplicates)
+                        {
+                            throw new ArgumentException($"The merge source holds key ({string.Join(", ", keyNames)}) twice, at rows {c} and {r}; it must hold at most one row per key.");
+                        }
+
+                        // Only a key's first row is indexed; later ones join its group.
+                        Group[r] = c;
+                        duplicate = true;
+                        break;
                     }
+                }
+
+                if (duplicate)
+                {
+                    _next[r] = -1;
+                    continue;
                 }
 
                 _next[r] = head;
@@ -43,6 +60,9 @@ internal sealed class KeyIndex
             head = r;
         }
     }
+
+    /// <summary>Per source row, the first row with the same key (with duplicates allowed, the key's group).</summary>
+    public int[] Group { get; }
 
     /// <summary>The source row holding the key of <paramref name="row"/> in <paramref name="targetKeys"/>, or -1.</summary>
     public int Find(IArrowArray[] targetKeys, int row)

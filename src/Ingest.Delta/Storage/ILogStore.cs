@@ -21,6 +21,9 @@ internal interface ILogStore
     /// <summary>Files directly under the folder of <paramref name="prefix"/> whose relative path starts with it (e.g. <c>_delta_log/</c>).</summary>
     Task<IReadOnlyList<StoredFile>> ListAsync(string prefix, CancellationToken cancellationToken);
 
+    /// <summary>Every file under the root, in all folders, with paths relative to the root (VACUUM).</summary>
+    Task<IReadOnlyList<StoredFile>> ListAllAsync(CancellationToken cancellationToken);
+
     /// <summary>Opens a new file for writing (data files, checkpoints); parent folders are created.</summary>
     Stream CreateForWrite(string path);
 

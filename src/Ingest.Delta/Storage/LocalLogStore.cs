@@ -123,6 +123,23 @@ internal sealed class LocalLogStore : ILogStore
         return Task.FromResult<IReadOnlyList<StoredFile>>(result);
     }
 
+    public Task<IReadOnlyList<StoredFile>> ListAllAsync(CancellationToken cancellationToken)
+    {
+        var result = new List<StoredFile>();
+        if (Directory.Exists(Root))
+        {
+            foreach (var info in new DirectoryInfo(Root).EnumerateFiles("*", SearchOption.AllDirectories))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var rel = System.IO.Path.GetRelativePath(Root, info.FullName).Replace(System.IO.Path.DirectorySeparatorChar, '/');
+                result.Add(new StoredFile(rel, info.Length, info.LastWriteTimeUtc));
+            }
+        }
+
+        result.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return Task.FromResult<IReadOnlyList<StoredFile>>(result);
+    }
+
     public Stream CreateForWrite(string path)
     {
         var full = LocalPath(path);

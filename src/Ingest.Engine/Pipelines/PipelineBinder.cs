@@ -8,9 +8,10 @@ namespace Ingest.Engine.Pipelines;
 
 /// <summary>Where one stream of a connection lands.</summary>
 /// <param name="Stream">The stream as discovered.</param>
-/// <param name="Mode">append or merge.</param>
+/// <param name="Mode">append, merge, overwrite or history.</param>
 /// <param name="TablePath">The table's full path.</param>
-public sealed record SinkTarget(StreamDescriptor Stream, SinkMode Mode, string TablePath)
+/// <param name="SchemaPolicy">What to do when the stream's columns differ from the table's.</param>
+public sealed record SinkTarget(StreamDescriptor Stream, SinkMode Mode, string TablePath, SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve)
 {
     /// <summary>The txn appId of this stream's commits (DESIGN.md section 4).</summary>
     public string AppId(string connection) => $"ingest:{connection}:{Stream.Name}";
@@ -130,14 +131,22 @@ public static class PipelineBinder
             }
 
             var mode = sd.Mode ?? (s.PrimaryKey.Count > 0 ? SinkMode.Merge : SinkMode.Append);
-            if (mode == SinkMode.Merge && s.PrimaryKey.Count == 0)
+            if (mode is SinkMode.Merge or SinkMode.History && s.PrimaryKey.Count == 0)
             {
                 errors.Add(new PipelineError(pipeline.FileName, sd.ModeLocation.Line, sd.ModeLocation.Column, spath + ".mode",
-                    $"stream '{s.Name}' has no primary key, so it cannot be merged; use mode: append"));
+                    $"stream '{s.Name}' has no primary key, so it cannot be {(mode == SinkMode.Merge ? "merged" : "kept as history")}; use mode: append or overwrite"));
                 continue;
             }
 
-            targets.Add(new SinkTarget(s, mode, TablePath(pipeline, c, s.Name, sd.Table)));
+            if (mode == SinkMode.Overwrite && s.SupportedSyncModes.Contains(SyncMode.Cdc))
+            {
+                // A CDC read never ends: after its snapshot come changes, not a full image to replace the table with.
+                errors.Add(new PipelineError(pipeline.FileName, sd.ModeLocation.Line, sd.ModeLocation.Column, spath + ".mode",
+                    $"stream '{s.Name}' is read by change data capture, so its reads are not full images to overwrite the table with; use mode: merge or history"));
+                continue;
+            }
+
+            targets.Add(new SinkTarget(s, mode, TablePath(pipeline, c, s.Name, sd.Table), sd.SchemaPolicy));
         }
 
         return targets;

@@ -9,6 +9,31 @@ public enum SinkMode
     Append,
     /// <summary>A mirror of the source: upsert and delete by primary key, newest position wins.</summary>
     Merge,
+    /// <summary>
+    /// A full refresh: the rows of one whole read are written to data files as they come and replace the table in one
+    /// commit (Delta <c>WRITE</c>, mode Overwrite, with the txn and checkpoint like every sink commit) when the read
+    /// catches up (CaughtUp) or ends by itself; until then readers see the previous table. A read that fails or is stopped
+    /// on request replaces nothing (its files stay unreferenced until VACUUM). Rows after the replace, in the same read,
+    /// are appended. The table's progress is never resumed from: every run reads the stream in full, and with it the
+    /// rest of its connection (other tables skip what they hold). Not for CDC streams (refused by the binder).
+    /// </summary>
+    Overwrite,
+    /// <summary>
+    /// Slowly changing dimension type 2: every version of a row, with <c>_valid_from</c>, <c>_valid_to</c> and
+    /// <c>_is_current</c> (one current row per key); a change closes the current row and adds the new one, a delete closes it.
+    /// </summary>
+    History,
+}
+
+/// <summary>What the sink does when the source's columns differ from the table's.</summary>
+public enum SchemaPolicy
+{
+    /// <summary>Add new columns (nullable) and widen types where the table allows it (typeWidening); refuse the rest.</summary>
+    Evolve,
+    /// <summary>Stop the stream, naming the column and both types.</summary>
+    Fail,
+    /// <summary>Keep the table's columns; values of columns it lacks (or whose type no longer fits) go, as JSON, to <c>_rescued_data</c>.</summary>
+    Rescue,
 }
 
 /// <summary>Where a node sits in the pipeline file.</summary>
@@ -57,10 +82,11 @@ public sealed record ConnectionDefinition(
 
 /// <summary>A stream chosen in the pipeline file.</summary>
 /// <param name="Name">The stream's name as discovered.</param>
-/// <param name="Mode">append or merge; null = merge where a key exists, else append.</param>
+/// <param name="Mode">append, merge, overwrite or history; null = merge where a key exists, else append.</param>
 /// <param name="Table">The table path (relative to the lake), or null for <c>&lt;connection&gt;/&lt;stream&gt;</c>.</param>
 /// <param name="Index">Position in <c>streams</c>.</param>
 /// <param name="Location">Where the entry is.</param>
 /// <param name="NameLocation">Where its name is.</param>
 /// <param name="ModeLocation">Where its mode is.</param>
-public sealed record StreamDefinition(string Name, SinkMode? Mode, string? Table, int Index, TextLocation Location, TextLocation NameLocation, TextLocation ModeLocation);
+/// <param name="SchemaPolicy">What to do when the source's columns differ from the table's (default evolve).</param>
+public sealed record StreamDefinition(string Name, SinkMode? Mode, string? Table, int Index, TextLocation Location, TextLocation NameLocation, TextLocation ModeLocation, SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve);

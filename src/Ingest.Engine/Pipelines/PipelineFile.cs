@@ -17,7 +17,8 @@ namespace Ingest.Engine.Pipelines;
 ///     connector: sample
 ///     config: {seed: 42}
 ///     streams:                      # omitted: every stream
-///       - {name: orders, mode: merge, table: shop/orders}
+///       - {name: orders, mode: merge, table: shop/orders, schemaPolicy: evolve}
+///       # mode: append | merge | overwrite | history; schemaPolicy: evolve (default) | fail | rescue
 /// </code>
 /// </summary>
 public static partial class PipelineFile
@@ -25,7 +26,7 @@ public static partial class PipelineFile
     private static readonly string[] RootKeys = ["lake", "transport", "commit", "connections"];
     private static readonly string[] CommitKeys = ["interval", "maxRows"];
     private static readonly string[] ConnectionKeys = ["name", "connector", "config", "streams"];
-    private static readonly string[] StreamKeys = ["name", "mode", "table"];
+    private static readonly string[] StreamKeys = ["name", "mode", "table", "schemaPolicy"];
 
     [GeneratedRegex("^[a-z0-9_-]+$")]
     private static partial Regex NamePattern();
@@ -360,7 +361,7 @@ public static partial class PipelineFile
 
             if (node is not YamlMappingNode map)
             {
-                Error(node, path, $"expected a stream name or a mapping with name, mode and table, got {YamlJson.Describe(node)}");
+                Error(node, path, $"expected a stream name or a mapping with name, mode, table and schemaPolicy, got {YamlJson.Describe(node)}");
                 return null;
             }
 
@@ -387,9 +388,27 @@ public static partial class PipelineFile
                 {
                     case "append": mode = SinkMode.Append; break;
                     case "merge": mode = SinkMode.Merge; break;
+                    case "overwrite": mode = SinkMode.Overwrite; break;
+                    case "history": mode = SinkMode.History; break;
                     default:
-                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["append", "merge"]);
-                        Error(modeNode, path + ".mode", $"expected append or merge, got {YamlJson.Describe(modeNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["append", "merge", "overwrite", "history"]);
+                        Error(modeNode, path + ".mode", $"expected append, merge, overwrite or history, got {YamlJson.Describe(modeNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+                        break;
+                }
+            }
+
+            var policy = SchemaPolicy.Evolve;
+            if (keys.TryGetValue("schemaPolicy", out var policyNode))
+            {
+                var text = policyNode is YamlScalarNode pn ? pn.Value : null;
+                switch (text)
+                {
+                    case "evolve": policy = SchemaPolicy.Evolve; break;
+                    case "fail": policy = SchemaPolicy.Fail; break;
+                    case "rescue": policy = SchemaPolicy.Rescue; break;
+                    default:
+                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["evolve", "fail", "rescue"]);
+                        Error(policyNode, path + ".schemaPolicy", $"expected evolve, fail or rescue, got {YamlJson.Describe(policyNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
                         break;
                 }
             }
@@ -407,7 +426,7 @@ public static partial class PipelineFile
                 }
             }
 
-            return name is null ? null : new StreamDefinition(name, mode, table, index, YamlJson.At(map), nameAt, modeAt);
+            return name is null ? null : new StreamDefinition(name, mode, table, index, YamlJson.At(map), nameAt, modeAt, policy);
         }
     }
 }

@@ -395,9 +395,10 @@ internal sealed partial class ConnectionRunner(
                 throw error;
             }
 
-            await sink.FlushAsync(force: true, CancellationToken.None);
-            LogStreams();
+            // A read stopped on request is not a whole read: overwrite tables keep their staged rows uncommitted.
             var stopped = stop.IsCancellationRequested;
+            await sink.FlushAsync(force: true, final: !stopped, CancellationToken.None);
+            LogStreams();
             LogEnded(logger, _name, stopped ? "stopped on request" : "the read ended", sink.Sequence);
             return stopped ? ConnectionState.Stopped : ConnectionState.Completed;
         }
@@ -502,7 +503,9 @@ internal sealed partial class ConnectionRunner(
                 || idle;
         }
 
-        public async Task FlushAsync(bool force, CancellationToken ct)
+        public Task FlushAsync(bool force, CancellationToken ct) => FlushAsync(force, force, ct);
+
+        public async Task FlushAsync(bool force, bool final, CancellationToken ct)
         {
             if (_latest is null)
             {
@@ -529,7 +532,7 @@ internal sealed partial class ConnectionRunner(
             foreach (var t in due)
             {
                 var before = t.RowsCommitted;
-                var result = await t.CommitAsync(seq, checkpoint, ct);
+                var result = await t.CommitAsync(seq, checkpoint, final, ct);
                 var ss = runner.Status.Stream(t.Target.Stream.Name);
                 ss.AddCommitted(t.RowsCommitted - before);
                 ss.LastCommitVersion = result.Version;

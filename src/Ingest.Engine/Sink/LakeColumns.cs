@@ -15,6 +15,7 @@ internal static class LakeColumns
     public const string Position = "_position";
     public const string SourceTs = "_source_ts";
     public const string IngestedAt = "_ingested_at";
+    public const string RescuedData = "_rescued_data";
 
     private static readonly TimestampType UtcMicros = (TimestampType)DataType.Timestamp.ToArrowType();
 
@@ -24,7 +25,7 @@ internal static class LakeColumns
         var columns = new List<Field>(stream.Columns.Count + 4);
         foreach (var c in stream.Columns)
         {
-            if (c.Name is Op or Position or SourceTs or IngestedAt)
+            if (c.Name is Op or Position or SourceTs or IngestedAt or RescuedData or Delta.ScdColumns.ValidFrom or Delta.ScdColumns.ValidTo or Delta.ScdColumns.IsCurrent)
             {
                 throw new InvalidOperationException($"The stream has a column named '{c.Name}', which the lake reserves for the sink.");
             }
@@ -41,6 +42,13 @@ internal static class LakeColumns
         columns.Add(new Field(Position, DataType.String, Nullable: false, Description: "Source position of the change (32 hex digits; string order is source order)."));
         columns.Add(new Field(SourceTs, DataType.Timestamp, Description: "When the change was committed at the source (null when unknown)."));
         columns.Add(new Field(IngestedAt, DataType.Timestamp, Nullable: false, Description: "When the sink received the change."));
+        if (mode == SinkMode.History)
+        {
+            columns.Add(new Field(Delta.ScdColumns.ValidFrom, DataType.Timestamp, Nullable: false, Description: "When this version of the row became current (the change's source time, else its ingestion time)."));
+            columns.Add(new Field(Delta.ScdColumns.ValidTo, DataType.Timestamp, Description: "When it stopped being current (null while current)."));
+            columns.Add(new Field(Delta.ScdColumns.IsCurrent, DataType.Boolean, Nullable: false, Description: "Whether this is the key's current row."));
+        }
+
         return new StreamSchema(columns);
     }
 
@@ -79,6 +87,19 @@ internal static class LakeColumns
         arrays.Add(PositionArray(batch.Positions, start, length));
         arrays.Add(SourceTsArray(batch.SourceTimestampsMicros, start, length));
         arrays.Add(ConstantTimestamp(ingestedAtMicros, length));
+        if (mode == SinkMode.History)
+        {
+            arrays.Add(ValidFromArray(batch.SourceTimestampsMicros, start, length, ingestedAtMicros));
+            arrays.Add(ArrowKernelsNullTimestamps(length));
+            var current = new ArrowBuffer.BitmapBuilder(length);
+            for (var i = 0; i < length; i++)
+            {
+                current.Append(true);
+            }
+
+            arrays.Add(new BooleanArray(current.Build(), ArrowBuffer.Empty, length, 0, 0));
+        }
+
         return new RecordBatch(tableSchema, arrays, length);
     }
 
@@ -137,6 +158,31 @@ internal static class LakeColumns
         }
 
         return new TimestampArray(UtcMicros, values.Build(), nulls == 0 ? ArrowBuffer.Empty : validity.Build(), length, nulls, 0);
+    }
+
+    private static TimestampArray ValidFromArray(long[] micros, int start, int length, long ingestedAtMicros)
+    {
+        var values = new ArrowBuffer.Builder<long>(length);
+        for (var i = 0; i < length; i++)
+        {
+            var v = micros[start + i];
+            values.Append(v != 0 ? v : ingestedAtMicros);
+        }
+
+        return new TimestampArray(UtcMicros, values.Build(), ArrowBuffer.Empty, length, 0, 0);
+    }
+
+    private static TimestampArray ArrowKernelsNullTimestamps(int length)
+    {
+        var values = new ArrowBuffer.Builder<long>(length);
+        var validity = new ArrowBuffer.BitmapBuilder(length);
+        for (var i = 0; i < length; i++)
+        {
+            values.Append(0);
+            validity.Append(false);
+        }
+
+        return new TimestampArray(UtcMicros, values.Build(), validity.Build(), length, length, 0);
     }
 
     private static TimestampArray ConstantTimestamp(long micros, int length)

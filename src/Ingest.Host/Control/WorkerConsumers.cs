@@ -124,6 +124,15 @@ internal sealed class DiscoverConnectionConsumer(PluginHost plugins) : IConsumer
         }
 
         modes.Add(SinkMode.Append);
+        if (s.PrimaryKey.Count > 0)
+        {
+            modes.Add(SinkMode.History);
+        }
+
+        if (!s.SupportedSyncModes.Contains(SyncMode.Cdc))
+        {
+            modes.Add(SinkMode.Overwrite);
+        }
 
         return modes.Select(m => m.ToString().ToLowerInvariant()).ToList();
     }

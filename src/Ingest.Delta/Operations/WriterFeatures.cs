@@ -1,0 +1,123 @@
+using Ingest.Delta.Log;
+
+namespace Ingest.Delta.Operations;
+
+/// <summary>
+/// What a table needs of its writers (PROTOCOL.md "Protocol Evolution", "Table Features") against what this library
+/// honours. A writer that ignores a feature it does not know corrupts the table for Spark (an unchecked constraint, a
+/// missing row id), so every write refuses such a table by the feature's name.
+/// </summary>
+internal static class WriterFeatures
+{
+    /// <summary>
+    /// Writer features this library honours on every write: appendOnly (removes refused when <c>delta.appendOnly</c>),
+    /// timestampNtz, typeWidening (widened types recorded in <c>delta.typeChanges</c>), deletionVectors (read and removed
+    /// with their descriptor), vacuumProtocolCheck (VACUUM checks the protocol); and, only while the table does not use
+    /// them, invariants, changeDataFeed (appends need no change files), columnMapping (mode none), generatedColumns and
+    /// identityColumns (no column declares one); inCommitTimestamp (commitInfo first, with a strictly increasing
+    /// <c>inCommitTimestamp</c>).
+    /// </summary>
+    public static readonly IReadOnlySet<string> Supported = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "appendOnly", "invariants", "timestampNtz", "typeWidening", "typeWidening-preview", "deletionVectors",
+        "vacuumProtocolCheck", "changeDataFeed", "columnMapping", "inCommitTimestamp",
+    };
+
+    /// <summary>Why this library cannot do <paramref name="operation"/> on the table, or null when it can.</summary>
+    public static string? Refusal(LogState state, bool removesData)
+    {
+        var protocol = state.Protocol;
+        var meta = state.Metadata;
+        if (protocol is null || meta is null)
+        {
+            return null;
+        }
+
+        if (protocol.MinWriterVersion > 7)
+        {
+            return $"writer version {protocol.MinWriterVersion} is newer than this library knows (7)";
+        }
+
+        var config = meta.Configuration;
+        var schema = meta.SchemaString;
+        var features = new List<string>();
+        if (protocol.MinWriterVersion == 7)
+        {
+            features.AddRange(protocol.WriterFeatures ?? []);
+        }
+        else
+        {
+            // Legacy versions imply their features (PROTOCOL.md "Table Features": writer 2..6).
+            if (protocol.MinWriterVersion >= 2)
+            {
+                features.AddRange(["appendOnly", "invariants"]);
+            }
+
+            if (protocol.MinWriterVersion >= 3)
+            {
+                features.Add("checkConstraints");
+            }
+
+            if (protocol.MinWriterVersion >= 4)
+            {
+                features.AddRange(["changeDataFeed", "generatedColumns"]);
+            }
+
+            if (protocol.MinWriterVersion >= 5)
+            {
+                features.Add("columnMapping");
+            }
+
+            if (protocol.MinWriterVersion >= 6)
+            {
+                features.Add("identityColumns");
+            }
+        }
+
+        foreach (var f in features)
+        {
+            var used = f switch
+            {
+                "invariants" => schema.Contains("\"delta.invariants\"", StringComparison.Ordinal),
+                "checkConstraints" => config.Keys.Any(k => k.StartsWith("delta.constraints.", StringComparison.OrdinalIgnoreCase)),
+                "generatedColumns" => schema.Contains("\"delta.generationExpression\"", StringComparison.Ordinal),
+                "identityColumns" => schema.Contains("\"delta.identity.", StringComparison.Ordinal),
+                "columnMapping" => config.TryGetValue("delta.columnMapping.mode", out var mode) && !string.Equals(mode, "none", StringComparison.OrdinalIgnoreCase),
+                "changeDataFeed" => removesData && IsTrue(config, "delta.enableChangeDataFeed"),
+                _ => !Supported.Contains(f),
+            };
+
+            // Legacy versions list features a table may not use; an explicit list means the table supports them.
+            var refuse = protocol.MinWriterVersion == 7 ? !Supported.Contains(f) || used : used;
+            if (refuse)
+            {
+                return f switch
+                {
+                    "invariants" => "writer feature 'invariants' is in use (a column declares delta.invariants, which this library does not evaluate)",
+                    "changeDataFeed" => "writer feature 'changeDataFeed' is enabled (delta.enableChangeDataFeed) and this operation would need change data files, which this library does not write",
+                    "columnMapping" => "writer feature 'columnMapping' is in use (delta.columnMapping.mode), and this library writes only unmapped columns",
+                    _ => $"writer feature '{f}' is not supported by this library",
+                };
+            }
+        }
+
+        if (removesData && IsTrue(config, "delta.appendOnly"))
+        {
+            return "the table is append-only (delta.appendOnly=true), so no data may be removed or changed";
+        }
+
+        return null;
+    }
+
+    /// <summary>Throws <see cref="NotSupportedException"/> when the table needs a writer feature this library lacks.</summary>
+    public static void Check(LogState state, string table, string operation, bool removesData)
+    {
+        if (Refusal(state, removesData) is { } why)
+        {
+            throw new NotSupportedException($"Cannot {operation.ToLowerInvariant()} Delta table '{table}': {why}. Supported writer features: {string.Join(", ", Supported.Order(StringComparer.Ordinal))}.");
+        }
+    }
+
+    public static bool IsTrue(IReadOnlyDictionary<string, string> config, string key) =>
+        config.TryGetValue(key, out var v) && string.Equals(v.Trim(), "true", StringComparison.OrdinalIgnoreCase);
+}
