@@ -46,7 +46,8 @@ public readonly record struct TextLocation(int Line, int Column);
 /// <param name="LakePath">The lake's root folder (full path).</param>
 /// <param name="Commit">How often the sink commits.</param>
 /// <param name="Connections">The connections, in file order.</param>
-public sealed record PipelineDefinition(string FilePath, string LakePath, CommitPolicy Commit, IReadOnlyList<ConnectionDefinition> Connections)
+/// <param name="Kafka">The Kafka transport, or null for the embedded (in-process) transport.</param>
+public sealed record PipelineDefinition(string FilePath, string LakePath, CommitPolicy Commit, IReadOnlyList<ConnectionDefinition> Connections, KafkaTransport? Kafka = null)
 {
     /// <summary>The file name used in messages.</summary>
     public string FileName => Path.GetFileName(FilePath);
@@ -90,3 +91,17 @@ public sealed record ConnectionDefinition(
 /// <param name="ModeLocation">Where its mode is.</param>
 /// <param name="SchemaPolicy">What to do when the source's columns differ from the table's (default evolve).</param>
 public sealed record StreamDefinition(string Name, SinkMode? Mode, string? Table, int Index, TextLocation Location, TextLocation NameLocation, TextLocation ModeLocation, SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve);
+
+/// <summary>The Kafka transport (DESIGN.md section 3): topics <c>&lt;prefix&gt;.&lt;connection&gt;.&lt;stream&gt;</c> and <c>&lt;prefix&gt;.offsets</c>.</summary>
+/// <param name="BootstrapServers">The brokers, comma-separated.</param>
+/// <param name="TopicPrefix">The first part of every topic name.</param>
+/// <param name="Settings">librdkafka settings passed through to every client (SASL/SSL, compression, linger, batch size...).</param>
+/// <param name="Location">Where <c>transport</c> is in the file.</param>
+public sealed record KafkaTransport(string BootstrapServers, string TopicPrefix, IReadOnlyDictionary<string, string> Settings, TextLocation Location)
+{
+    /// <summary>The topic of one stream.</summary>
+    public string Topic(string connection, string stream) => $"{TopicPrefix}.{connection}.{stream}";
+
+    /// <summary>The compacted topic of the connectors' checkpoints, keyed by connection.</summary>
+    public string OffsetsTopic => $"{TopicPrefix}.offsets";
+}

@@ -10,7 +10,7 @@ namespace Ingest.Engine.Pipelines;
 /// Reads a pipeline file. Shape:
 /// <code>
 /// lake: ./lake                      # relative to the file
-/// transport: embedded               # the only transport so far
+/// transport: embedded               # or {kind: kafka, bootstrapServers: "host:9092", topicPrefix: ingest, settings: {...}}
 /// commit: {interval: 2s, maxRows: 200000}
 /// connections:
 ///   - name: shop
@@ -25,11 +25,15 @@ public static partial class PipelineFile
 {
     private static readonly string[] RootKeys = ["lake", "transport", "commit", "connections"];
     private static readonly string[] CommitKeys = ["interval", "maxRows"];
+    private static readonly string[] TransportKeys = ["kind", "bootstrapServers", "topicPrefix", "settings"];
     private static readonly string[] ConnectionKeys = ["name", "connector", "config", "streams"];
     private static readonly string[] StreamKeys = ["name", "mode", "table", "schemaPolicy"];
 
     [GeneratedRegex("^[a-z0-9_-]+$")]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9._-]+$")]
+    private static partial Regex TopicPattern();
 
     [GeneratedRegex(@"^([0-9]+(\.[0-9]+)?)(ms|s|m|h)$")]
     private static partial Regex DurationPattern();
@@ -164,9 +168,10 @@ public static partial class PipelineFile
                 }
             }
 
+            KafkaTransport? kafka = null;
             if (keys.TryGetValue("transport", out var transport))
             {
-                Transport(transport);
+                kafka = Transport(transport);
             }
 
             var commit = keys.TryGetValue("commit", out var commitNode) ? Commit(commitNode) : CommitPolicy.Default;
@@ -196,25 +201,71 @@ public static partial class PipelineFile
                 }
             }
 
-            return new PipelineDefinition("", lake, commit, connections);
+            return new PipelineDefinition("", lake, commit, connections, kafka);
         }
 
-        private void Transport(YamlNode node)
+        private KafkaTransport? Transport(YamlNode node)
         {
-            var kind = node switch
+            if (node is YamlScalarNode { Value: "embedded" })
             {
-                YamlScalarNode s => s.Value,
-                YamlMappingNode m => m.Children.FirstOrDefault(c => c.Key is YamlScalarNode { Value: "kind" }).Value is YamlScalarNode k ? k.Value : null,
-                _ => null,
-            };
-            if (kind == "embedded")
-            {
-                return;
+                return null;
             }
 
-            Error(node, "transport", kind == "kafka"
-                ? "the kafka transport is not yet supported; use 'embedded'"
-                : $"expected 'embedded', got {YamlJson.Describe(node)}");
+            if (node is not YamlMappingNode map)
+            {
+                Error(node, "transport", $"expected 'embedded' or a mapping {{kind: kafka, bootstrapServers: ...}}, got {YamlJson.Describe(node)}");
+                return null;
+            }
+
+            var keys = Keys(map, "transport", TransportKeys);
+            var kind = keys.TryGetValue("kind", out var kindNode) ? String(kindNode, "transport.kind") : null;
+            if (kind == "embedded")
+            {
+                return null;
+            }
+
+            if (kind != "kafka")
+            {
+                Error(kindNode ?? node, "transport.kind", $"expected 'embedded' or 'kafka', got {(kindNode is null ? "nothing" : YamlJson.Describe(kindNode))}");
+                return null;
+            }
+
+            string? servers = keys.TryGetValue("bootstrapServers", out var serversNode) ? String(serversNode, "transport.bootstrapServers") : null;
+            if (string.IsNullOrWhiteSpace(servers))
+            {
+                Error(serversNode ?? node, "transport.bootstrapServers", "missing: the Kafka bootstrap servers, e.g. \"broker1:9092,broker2:9092\"");
+            }
+
+            var prefix = keys.TryGetValue("topicPrefix", out var prefixNode) ? String(prefixNode, "transport.topicPrefix") ?? "ingest" : "ingest";
+            if (prefixNode is not null && !TopicPattern().IsMatch(prefix))
+            {
+                Error(prefixNode, "transport.topicPrefix", $"expected letters, digits, '.', '_' or '-', got '{prefix}'");
+            }
+
+            var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (keys.TryGetValue("settings", out var settingsNode))
+            {
+                if (settingsNode is not YamlMappingNode sm)
+                {
+                    Error(settingsNode, "transport.settings", $"expected a mapping of librdkafka settings (e.g. {{compression.type: zstd}}), got {YamlJson.Describe(settingsNode)}");
+                }
+                else
+                {
+                    foreach (var (k, v) in sm.Children)
+                    {
+                        var name = (k as YamlScalarNode)?.Value ?? "";
+                        if (v is not YamlScalarNode sv || sv.Value is null)
+                        {
+                            Error(v, $"transport.settings.{name}", $"expected a scalar value, got {YamlJson.Describe(v)}");
+                            continue;
+                        }
+
+                        settings[name] = sv.Value;
+                    }
+                }
+            }
+
+            return new KafkaTransport(servers ?? "", prefix, settings, YamlJson.At(node));
         }
 
         private CommitPolicy Commit(YamlNode node)

@@ -36,13 +36,22 @@ public static class PipelineRunner
         ArgumentNullException.ThrowIfNull(status);
         var logger = loggerFactory.CreateLogger("Ingest.Engine.Runner");
         var runId = store is null ? 0 : await store.StartRunAsync(pipeline.Definition.FilePath, CancellationToken.None);
-        var tasks = pipeline.Connections.Select(c =>
+        ConnectionResult[] results;
+        if (pipeline.Definition.Kafka is { } kafka)
         {
-            var cs = status.Connection(c.Name);
-            var runner = new ConnectionRunner(c, pipeline.Definition.Commit, options, store, runId, logger, cs);
-            return Task.Run(async () => new ConnectionResult(c.Name, await runner.RunAsync(stop), cs.Error), CancellationToken.None);
-        }).ToList();
-        var results = await Task.WhenAll(tasks);
+            results = [.. await Kafka.KafkaPipelineRunner.RunAsync(pipeline, kafka, options, logger, status, stop)];
+        }
+        else
+        {
+            var tasks = pipeline.Connections.Select(c =>
+            {
+                var cs = status.Connection(c.Name);
+                var runner = new ConnectionRunner(c, pipeline.Definition.Commit, options, store, runId, logger, cs);
+                return Task.Run(async () => new ConnectionResult(c.Name, await runner.RunAsync(stop), cs.Error), CancellationToken.None);
+            }).ToList();
+            results = await Task.WhenAll(tasks);
+        }
+
         var result = new RunResult(results);
         if (store is not null)
         {

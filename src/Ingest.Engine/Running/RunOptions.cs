@@ -1,10 +1,24 @@
 namespace Ingest.Engine.Running;
 
+/// <summary>Which half of a Kafka pipeline a process runs (<c>ingest run --role</c>); the embedded transport always runs both.</summary>
+public enum RunRole
+{
+    /// <summary>Sources producing to Kafka and sinks consuming from it.</summary>
+    All,
+    /// <summary>Only the connectors, producing to Kafka.</summary>
+    Source,
+    /// <summary>Only the Delta sinks, consuming from Kafka.</summary>
+    Sink,
+}
+
 /// <summary>How a run behaves.</summary>
 public sealed record RunOptions
 {
     /// <summary>Stop each connection once it caught up and committed (<c>ingest run --once</c>).</summary>
     public bool Once { get; init; }
+
+    /// <summary>The half of a Kafka pipeline to run (ignored by the embedded transport).</summary>
+    public RunRole Role { get; init; } = RunRole.All;
 
     /// <summary>Restarts after transient failures before the connection is given up (reset whenever a restart commits again).</summary>
     public int MaxAttempts { get; init; } = 5;

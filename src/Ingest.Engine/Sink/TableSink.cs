@@ -445,6 +445,38 @@ internal sealed class TableSink
                 },
             });
 
+        var result = await CommitCoreAsync(segments, options, cancellationToken);
+        _position = position;
+        RecordedSequence = sequence;
+        RecordedCheckpoint = checkpoint.State;
+        return result;
+    }
+
+    /// <summary>
+    /// Commits the covered rows with the given txn actions (one per Kafka partition on the Kafka path) and commitInfo
+    /// <paramref name="ingest"/> block, in one table commit. Not for overwrite tables.
+    /// </summary>
+    public Task<CommitResult> CommitTxnsAsync(IReadOnlyList<TxnAction> txns, JsonObject ingest, CancellationToken cancellationToken)
+    {
+        if (Target.Mode == SinkMode.Overwrite)
+        {
+            throw new InvalidOperationException("overwrite tables commit whole reads, not transactions of a stream");
+        }
+
+        var options = new CommitOptions(
+            "STREAMING UPDATE",
+            new Dictionary<string, string>
+            {
+                ["outputMode"] = Target.Mode is SinkMode.Append ? "Append" : "Update",
+                ["queryId"] = AppId,
+            },
+            txns,
+            new JsonObject { ["ingest"] = ingest });
+        return CommitCoreAsync(_covered.ToList(), options, cancellationToken);
+    }
+
+    private async Task<CommitResult> CommitCoreAsync(List<Segment> segments, CommitOptions options, CancellationToken cancellationToken)
+    {
         CommitResult result;
         long rows = 0;
         if (_overwrite is { } overwrite)
@@ -477,9 +509,6 @@ internal sealed class TableSink
 
         _covered.Clear();
         CoveredRows = 0;
-        _position = position;
-        RecordedSequence = sequence;
-        RecordedCheckpoint = checkpoint.State;
         LastCommitAt = DateTimeOffset.UtcNow;
         LastCommitVersion = result.Version;
         RowsCommitted += rows;

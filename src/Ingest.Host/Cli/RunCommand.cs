@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Ingest.Host.Cli;
 
-/// <summary><c>ingest run &lt;pipeline.yaml&gt; [--once] [--lake PATH] [--plugins DIR]... [--data DIR]</c>.</summary>
+/// <summary><c>ingest run &lt;pipeline.yaml&gt; [--once] [--lake PATH] [--plugins DIR]... [--data DIR] [--role source|sink|all]</c>.</summary>
 internal static class RunCommand
 {
     /// <summary>The shared <c>--plugins</c> option.</summary>
@@ -31,15 +31,21 @@ internal static class RunCommand
         var lake = new Option<string?>("--lake") { HelpName = "PATH", Description = "The lake folder (overrides the file's 'lake')." };
         var data = new Option<string?>("--data") { HelpName = "DIR", Description = "The state folder (default: .ingest next to the pipeline file, or $INGEST_DATA)." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every commit." };
+        var role = new Option<RunRole>("--role")
+        {
+            HelpName = "source|sink|all",
+            Description = "On the kafka transport: run only the sources (producing), only the sinks (consuming), or both (default).",
+            DefaultValueFactory = _ => RunRole.All,
+        };
         var plugins = PluginsOption();
-        var run = new Command("run", "Run a pipeline's connections into the lake.") { pipeline, once, lake, data, plugins, verbose };
+        var run = new Command("run", "Run a pipeline's connections into the lake.") { pipeline, once, lake, data, plugins, verbose, role };
         run.SetAction((parse, ct) => RunAsync(context, new RunArguments(
-            parse.GetValue(pipeline)!, parse.GetValue(once), parse.GetValue(lake), parse.GetValue(data), parse.GetValue(plugins), parse.GetValue(verbose)), ct));
+            parse.GetValue(pipeline)!, parse.GetValue(once), parse.GetValue(lake), parse.GetValue(data), parse.GetValue(plugins), parse.GetValue(verbose), parse.GetValue(role)), ct));
         root.Subcommands.Add(run);
         return root;
     }
 
-    private sealed record RunArguments(string Pipeline, bool Once, string? Lake, string? Data, string[]? Plugins, bool Verbose);
+    private sealed record RunArguments(string Pipeline, bool Once, string? Lake, string? Data, string[]? Plugins, bool Verbose, RunRole Role);
 
     private static async Task<int> RunAsync(CliContext context, RunArguments args, CancellationToken commandToken)
     {
@@ -87,7 +93,7 @@ internal static class RunCommand
             }
         }
 
-        var options = new RunOptions { Once = args.Once };
+        var options = new RunOptions { Once = args.Once, Role = args.Role };
         var runTask = PipelineRunner.RunAsync(bound, options, store, loggerFactory, status, stop);
         if (context.Interactive)
         {

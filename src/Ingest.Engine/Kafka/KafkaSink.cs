@@ -1,0 +1,353 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Confluent.Kafka;
+using Ingest.Delta;
+using Ingest.Engine.Pipelines;
+using Ingest.Engine.Running;
+using Ingest.Engine.Sink;
+using Ingest.Sdk.Records;
+using Microsoft.Extensions.Logging;
+
+namespace Ingest.Engine.Kafka;
+
+/// <summary>
+/// The sink half of a connection on the Kafka transport, kafka-delta-ingest's scheme (DESIGN.md section 4): a read_committed
+/// consumer group per connection, per-table micro-batches, one txn <c>kafka:&lt;topic&gt;:&lt;partition&gt;</c> per partition in each
+/// Delta commit with version = the last offset written, and on every assignment a seek to the tables' txn versions + 1.
+/// Consumer offsets are committed after the Delta commit, for lag monitoring only. Revocation drops uncommitted rows
+/// (the next owner re-reads them from the tables' txn versions).
+/// </summary>
+internal sealed partial class KafkaSink(BoundConnection connection, KafkaTransport transport, CommitPolicy commit, RunOptions options, ILogger logger, ConnectionStatus status, Task? sourceDone)
+{
+    private readonly Dictionary<string, TopicState> _topics = new(StringComparer.Ordinal);
+    private readonly HashSet<TopicPartition> _eof = [];
+    private bool _reassigned;
+
+    /// <summary>The consumer group of a connection's sink.</summary>
+    public static string GroupId(KafkaTransport transport, string connection) => $"{transport.TopicPrefix}.sink.{connection}";
+
+    public async Task<ConnectionState> RunAsync(CancellationToken stop)
+    {
+        try
+        {
+            var state = await Task.Run(() => RunCoreAsync(stop), CancellationToken.None);
+            status.State = state;
+            return state;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            status.State = ConnectionState.Stopped;
+            return ConnectionState.Stopped;
+        }
+        catch (Exception e)
+        {
+            status.State = ConnectionState.Failed;
+            status.Error = e is KafkaException ke ? $"Kafka: {ke.Error.Reason} ({ke.Error.Code})" : ConnectionRunner.Describe(e);
+            LogFailed(logger, connection.Name, status.Error);
+            return ConnectionState.Failed;
+        }
+        finally
+        {
+            foreach (var t in _topics.Values.SelectMany(t => t.Tables))
+            {
+                t.Reset();
+            }
+        }
+    }
+
+    private async Task<ConnectionState> RunCoreAsync(CancellationToken stop)
+    {
+        if (connection.Failure is { } failure)
+        {
+            throw failure;
+        }
+
+        foreach (var target in connection.Targets)
+        {
+            if (target.Mode == SinkMode.Overwrite)
+            {
+                throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration,
+                    $"stream '{target.Stream.Name}': mode overwrite is not available on the kafka transport (a topic has no whole reads); use append, merge or history");
+            }
+
+            var topic = transport.Topic(connection.Name, target.Stream.Name);
+            if (!_topics.TryGetValue(topic, out var ts))
+            {
+                _topics[topic] = ts = new TopicState(topic);
+            }
+
+            ts.Tables.Add(new TableState(target));
+        }
+
+        if (_topics.Count == 0)
+        {
+            return ConnectionState.Completed;
+        }
+
+        await ReopenAsync(stop);
+        var config = KafkaClients.Consumer(transport, GroupId(transport, connection.Name));
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetPartitionsAssignedHandler((_, parts) =>
+            {
+                _reassigned = true;
+                _eof.Clear();
+                return parts.Select(tp => new TopicPartitionOffset(tp, StartOffset(tp))).ToList();
+            })
+            .SetPartitionsRevokedHandler((_, _) =>
+            {
+                _eof.Clear();
+                foreach (var t in _topics.Values.SelectMany(t => t.Tables))
+                {
+                    t.Reset();
+                }
+            })
+            .Build();
+        consumer.Subscribe(_topics.Keys);
+        status.State = ConnectionState.Running;
+        var sinceFlush = Stopwatch.StartNew();
+        long pending = 0;
+        try
+        {
+            while (true)
+            {
+                stop.ThrowIfCancellationRequested();
+                ConsumeResult<byte[]?, byte[]?>? r;
+                try
+                {
+                    r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                }
+                catch (ConsumeException e) when (e.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic)
+                {
+                    // The source half has not created the stream's topic yet.
+                    r = null;
+                }
+
+                if (_reassigned)
+                {
+                    // The table may have moved on while another member owned a partition: seek where the lake says.
+                    _reassigned = false;
+                    var before = consumer.Assignment.ToDictionary(tp => tp, StartOffset);
+                    await ReopenAsync(stop);
+                    foreach (var tp in consumer.Assignment)
+                    {
+                        var offset = StartOffset(tp);
+                        if (offset != before[tp])
+                        {
+                            consumer.Seek(new TopicPartitionOffset(tp, offset));
+                            _eof.Remove(tp);
+                        }
+                    }
+
+                    if (r is not null && !r.IsPartitionEOF && r.Offset < StartOffset(r.TopicPartition))
+                    {
+                        r = null;
+                    }
+                }
+
+                if (r is not null)
+                {
+                    if (r.IsPartitionEOF)
+                    {
+                        _eof.Add(r.TopicPartition);
+                    }
+                    else
+                    {
+                        _eof.Remove(r.TopicPartition);
+                        pending += Accept(r);
+                    }
+                }
+
+                if (pending >= commit.MaxRows || (sinceFlush.Elapsed >= commit.Interval && pending > 0))
+                {
+                    await FlushAsync(consumer, stop);
+                    pending = 0;
+                    sinceFlush.Restart();
+                }
+
+                if (options.Once && (sourceDone?.IsCompleted ?? true) && consumer.Assignment.Count > 0 && consumer.Assignment.All(_eof.Contains))
+                {
+                    await FlushAsync(consumer, stop);
+                    status.CaughtUp = true;
+                    return ConnectionState.Completed;
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                consumer.Close();
+            }
+            catch (KafkaException e)
+            {
+                LogCloseFailed(logger, connection.Name, e.Error.Reason);
+            }
+        }
+    }
+
+    private Offset StartOffset(TopicPartition tp)
+    {
+        if (!_topics.TryGetValue(tp.Topic, out var ts))
+        {
+            return Offset.Beginning;
+        }
+
+        var appId = AppId(tp);
+        long min = long.MaxValue;
+        foreach (var t in ts.Tables)
+        {
+            min = Math.Min(min, t.Versions.TryGetValue(appId, out var v) ? v : -1);
+        }
+
+        return min < 0 ? Offset.Beginning : new Offset(min + 1);
+    }
+
+    private static string AppId(TopicPartition tp) => $"kafka:{tp.Topic}:{tp.Partition.Value}";
+
+    private async Task ReopenAsync(CancellationToken stop)
+    {
+        foreach (var ts in _topics.Values)
+        {
+            foreach (var t in ts.Tables)
+            {
+                t.Reset();
+                t.Sink = await TableSink.OpenAsync(connection.Name, t.Target, stop);
+                t.Versions = t.Sink.Table.Snapshot.TxnVersions.Where(kv => kv.Key.StartsWith("kafka:", StringComparison.Ordinal)).ToDictionary(StringComparer.Ordinal);
+            }
+        }
+    }
+
+    private int Accept(ConsumeResult<byte[]?, byte[]?> r)
+    {
+        var ts = _topics[r.Topic];
+        var appId = AppId(r.TopicPartition);
+        var added = 0;
+        foreach (var t in ts.Tables)
+        {
+            if (t.Versions.TryGetValue(appId, out var v) && r.Offset.Value <= v)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (ChangeEnvelope.Decode(r.Message.Value, t.Builder, new SourcePosition(0, (ulong)r.Offset.Value)))
+                {
+                    added++;
+                }
+            }
+            catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
+            {
+                throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Fatal,
+                    $"topic {r.Topic} partition {r.Partition.Value} offset {r.Offset.Value}: cannot decode the record: {e.Message}");
+            }
+
+            t.Last[r.Partition.Value] = r.Offset.Value;
+        }
+
+        return added;
+    }
+
+    private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stop)
+    {
+        var committed = new Dictionary<TopicPartition, long>();
+        foreach (var ts in _topics.Values)
+        {
+            foreach (var t in ts.Tables.Where(t => t.Last.Count > 0))
+            {
+                var batch = t.Builder.Build();
+                try
+                {
+                    var sink = t.Sink!;
+                    sink.Accept(batch, (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks / 10, copy: false);
+                    sink.Cover();
+                    var txns = t.Last.OrderBy(kv => kv.Key).Select(kv => new TxnAction($"kafka:{ts.Topic}:{kv.Key}", kv.Value)).ToList();
+                    var offsets = new JsonObject();
+                    foreach (var (p, o) in t.Last.OrderBy(kv => kv.Key))
+                    {
+                        offsets[p.ToString(System.Globalization.CultureInfo.InvariantCulture)] = o;
+                    }
+
+                    var info = new JsonObject { ["connection"] = connection.Name, ["stream"] = t.Target.Stream.Name, ["topic"] = ts.Topic, ["offsets"] = offsets };
+                    var before = sink.RowsCommitted;
+                    var result = await sink.CommitTxnsAsync(txns, info, stop);
+                    var ss = status.Stream(t.Target.Stream.Name);
+                    ss.AddCommitted(sink.RowsCommitted - before);
+                    ss.LastCommitVersion = result.Version;
+                    ss.LastCommitAt = DateTimeOffset.UtcNow;
+                    foreach (var txn in txns)
+                    {
+                        t.Versions[txn.AppId] = txn.Version;
+                    }
+
+                    foreach (var (p, o) in t.Last)
+                    {
+                        var tp = new TopicPartition(ts.Topic, p);
+                        committed[tp] = committed.TryGetValue(tp, out var c) ? Math.Min(c, o) : o;
+                    }
+
+                    t.Last.Clear();
+                }
+                finally
+                {
+                    batch.Dispose();
+                }
+            }
+        }
+
+        if (committed.Count > 0)
+        {
+            try
+            {
+                consumer.Commit(committed.Select(kv => new TopicPartitionOffset(kv.Key, kv.Value + 1)));
+            }
+            catch (KafkaException e)
+            {
+                // Offsets in the group are for lag monitoring only: the tables' txn versions say where to resume.
+                LogOffsetCommitFailed(logger, connection.Name, e.Error.Reason);
+            }
+        }
+    }
+
+    private sealed class TopicState(string topic)
+    {
+        public string Topic { get; } = topic;
+
+        public List<TableState> Tables { get; } = [];
+    }
+
+    private sealed class TableState(SinkTarget target)
+    {
+        public SinkTarget Target { get; } = target;
+
+        public TableSink? Sink { get; set; }
+
+        public Dictionary<string, long> Versions { get; set; } = new(StringComparer.Ordinal);
+
+        public ChangeBatchBuilder Builder { get; } = new(target.Stream.Name, target.Stream.Schema);
+
+        /// <summary>The last offset in <see cref="Builder"/> per partition.</summary>
+        public Dictionary<int, long> Last { get; } = [];
+
+        /// <summary>Drops rows not yet committed.</summary>
+        public void Reset()
+        {
+            if (Builder.Count > 0)
+            {
+                Builder.Build().Dispose();
+            }
+
+            Last.Clear();
+            Sink?.Discard();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Connection} (kafka sink): failed: {Error}")]
+    private static partial void LogFailed(ILogger logger, string connection, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection} (kafka sink): closing the consumer failed: {Error}")]
+    private static partial void LogCloseFailed(ILogger logger, string connection, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Connection} (kafka sink): committing consumer offsets failed: {Error}")]
+    private static partial void LogOffsetCommitFailed(ILogger logger, string connection, string error);
+}
