@@ -20,6 +20,15 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The multi-node tests start a real RabbitMQ node from Debian's package (never a container).
+if [ ! -x /usr/sbin/rabbitmq-server ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
+  else
+    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
+  fi
+fi
+
 configuration="${CONFIGURATION:-Debug}"
 results="$(pwd)/artifacts/test-results"
 rm -rf "$results"

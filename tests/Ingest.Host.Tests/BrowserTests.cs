@@ -166,9 +166,103 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
         await _page.WaitForSelectorAsync("h1 .badge:has-text('running')");
         await _page.WaitForFunctionAsync("() => Number(document.querySelector('#rows-committed').textContent.replace(/,/g, '')) >= 30");
         Assert.Equal(4, await _page.Locator("#stream-status tbody tr").CountAsync());
+        await _page.WaitForSelectorAsync("#usage tbody tr[data-stream=customers]");
+        Assert.True(Number(await _page.Locator("#usage tr[data-stream=customers] td").Nth(2).TextContentAsync() ?? "0") > 0);
+
+        await _page.ClickAsync("#pause");
+        await _page.WaitForSelectorAsync("h1 .badge:has-text('paused')");
+        await ShotAsync("08-connection-paused");
+        await _page.ClickAsync("#resume");
+        await _page.WaitForSelectorAsync("h1 .badge:has-text('running')");
         await _page.ClickAsync("#stop");
         await _page.WaitForSelectorAsync("h1 .badge:has-text('stopped')");
         await _page.WaitForSelectorAsync("#start");
+    }
+
+    [Fact]
+    public async Task Generated_form_edits_arrays_and_a_oneOf_group_and_shows_them_again_when_editing()
+    {
+        await LoginAsync();
+        await _page.GotoAsync("/connectors");
+        await _page.ClickAsync("[data-connector=vault] a:has-text('New connection')");
+        await _page.WaitForSelectorAsync("[data-field='config.host'] input");
+        await _page.FillAsync("#f-name", "vault-forms");
+        await _page.FillAsync("[data-field='config.host'] input", "vault.example");
+        await _page.FillAsync("[data-field='config.password'] input", "open-sesame");
+
+        // An array of strings: add two, remove the first.
+        await _page.ClickAsync("[data-field='config.tags'] button.add");
+        await _page.FillAsync("[data-field='config.tags[0]'] input", "blue");
+        await _page.ClickAsync("[data-field='config.tags'] button.add");
+        await _page.FillAsync("[data-field='config.tags[1]'] input", "green");
+        await _page.ClickAsync("[data-field='config.tags[0]'] button.remove");
+        await _page.WaitForFunctionAsync("() => document.querySelectorAll(\"[data-field='config.tags'] .array-item\").length === 1");
+        Assert.Equal("green", await _page.InputValueAsync("[data-field='config.tags[0]'] input"));
+
+        // An array of integers and an array of objects (each item a nested form).
+        await _page.ClickAsync("[data-field='config.timeouts'] button.add");
+        await _page.FillAsync("[data-field='config.timeouts[0]'] input", "5");
+        await _page.ClickAsync("[data-field='config.replicas'] button.add");
+        await _page.FillAsync("[data-field='config.replicas[0].host'] input", "replica-1");
+        await _page.FillAsync("[data-field='config.replicas[0].weight'] input", "3");
+        Assert.Equal("default: 1", await _page.GetAttributeAsync("[data-field='config.replicas[0].weight'] input", "placeholder"));
+
+        // A oneOf group: a select of the alternatives by title, then the chosen one's fields.
+        var modes = await _page.Locator("[data-field='config.mode'] select.one-of-select option").AllTextContentsAsync();
+        Assert.Equal(["—", "Full scan", "Incremental"], modes);
+        await _page.SelectOptionAsync("[data-field='config.mode'] select.one-of-select", new SelectOptionValue { Label = "Full scan" });
+        await _page.WaitForSelectorAsync("[data-field='config.mode.batch'] input");
+        await _page.SelectOptionAsync("[data-field='config.mode'] select.one-of-select", new SelectOptionValue { Label = "Incremental" });
+        await _page.WaitForSelectorAsync("[data-field='config.mode.cursor'] input");
+        Assert.Equal(0, await _page.Locator("[data-field='config.mode.batch']").CountAsync());
+        await _page.WaitForSelectorAsync("text=Reads keys changed since the last run.");
+
+        // The chosen alternative's required field is refused on that field.
+        await _page.ClickAsync("#save");
+        await _page.WaitForSelectorAsync("[data-field='config.mode.cursor'] .field-error");
+        await ShotAsync("06-form-arrays-oneof");
+        await _page.FillAsync("[data-field='config.mode.cursor'] input", "updated_at");
+        await _page.ClickAsync("#save");
+        await _page.WaitForURLAsync(u => u.EndsWith("/connections/vault-forms", StringComparison.Ordinal));
+
+        using var api = await server.LoginAsync();
+        var config = JsonNode.Parse(await api.GetStringAsync(new Uri("api/connections/vault-forms", UriKind.Relative)))!["config"]!;
+        Assert.Equal("""["green"]""", config["tags"]!.ToJsonString());
+        Assert.Equal("[5]", config["timeouts"]!.ToJsonString());
+        Assert.Equal("""[{"host":"replica-1","weight":3}]""", config["replicas"]!.ToJsonString());
+        Assert.Equal("""{"kind":"incremental","cursor":"updated_at"}""", config["mode"]!.ToJsonString());
+
+        // Editing renders the saved values: the chosen alternative, the items.
+        await _page.GotoAsync("/connections/vault-forms/edit");
+        await _page.WaitForSelectorAsync("[data-field='config.mode.cursor'] input");
+        Assert.Equal("updated_at", await _page.InputValueAsync("[data-field='config.mode.cursor'] input"));
+        Assert.Equal("Incremental", await _page.Locator("[data-field='config.mode'] select.one-of-select option:checked").TextContentAsync());
+        Assert.Equal("green", await _page.InputValueAsync("[data-field='config.tags[0]'] input"));
+        Assert.Equal("replica-1", await _page.InputValueAsync("[data-field='config.replicas[0].host'] input"));
+        await ShotAsync("07-form-edit-arrays-oneof");
+    }
+
+    [Fact]
+    public async Task Audit_page_shows_who_changed_a_connection_and_that_its_secret_changed_without_the_value()
+    {
+        using (var api = await server.LoginAsync())
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Created, (await api.PostAsJsonAsync("api/connections", new { name = "ui-audit", connector = "vault", config = new { host = "a", password = "pw-one-111" } })).StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await api.PutAsJsonAsync("api/connections/ui-audit", new { connector = "vault", config = new { host = "b", password = "pw-two-222" } })).StatusCode);
+        }
+
+        await LoginAsync();
+        await _page.ClickAsync("nav a:has-text('Audit')");
+        await _page.WaitForSelectorAsync("#audit tr[data-connection=ui-audit][data-action=update]");
+        var update = _page.Locator("#audit tr[data-connection=ui-audit][data-action=update]");
+        Assert.Contains("admin", await update.TextContentAsync() ?? "", StringComparison.Ordinal);
+        Assert.Contains("secret changed", await update.Locator("li[data-field='config.password']").TextContentAsync() ?? "", StringComparison.Ordinal);
+        Assert.Contains("\"a\" → \"b\"", await update.Locator("li[data-field='config.host']").TextContentAsync() ?? "", StringComparison.Ordinal);
+        await _page.WaitForSelectorAsync("#audit tr[data-connection=ui-audit][data-action=create]");
+        var html = await _page.ContentAsync();
+        Assert.DoesNotContain("pw-one-111", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("pw-two-222", html, StringComparison.Ordinal);
+        await ShotAsync("09-audit");
     }
 
     [Fact]

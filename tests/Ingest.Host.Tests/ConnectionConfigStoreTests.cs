@@ -33,6 +33,82 @@ public sealed class ConnectionConfigStoreTests : IDisposable
         DateTimeOffset.UtcNow);
 
     [Fact]
+    public async Task Store_of_the_first_schema_version_migrates_keeping_its_connections()
+    {
+        var path = Path.Combine(_dir, "old.db");
+        Directory.CreateDirectory(_dir);
+        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await db.OpenAsync();
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = """
+                CREATE TABLE connections(name TEXT PRIMARY KEY, connector TEXT NOT NULL, config TEXT NOT NULL, streams TEXT,
+                    lake TEXT NOT NULL, enabled INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+                CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                INSERT INTO connections VALUES('old', 'sample', '{"seed":1}', NULL, '/lake', 1, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00');
+                PRAGMA user_version=1;
+                """;
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        await using var store = await ConnectionConfigStore.OpenAsync(path, NewProtector(), CancellationToken.None);
+        var old = await store.GetAsync("old", CancellationToken.None);
+        Assert.NotNull(old);
+        Assert.True(old.Enabled);
+        Assert.False(old.Paused);
+        Assert.True(await store.SetPausedAsync("old", true, CancellationToken.None));
+        Assert.True((await store.GetAsync("old", CancellationToken.None))!.Paused);
+        Assert.Empty(await store.ListAuditAsync(null, 10, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Usage_adds_up_per_run_and_stream_and_lists_the_newest_run_first()
+    {
+        await using var store = await ConnectionConfigStore.OpenAsync(Path.Combine(_dir, "ingest.db"), NewProtector(), CancellationToken.None);
+        var run1 = new DateTimeOffset(2026, 1, 1, 10, 0, 0, TimeSpan.Zero);
+        var run2 = run1.AddHours(1);
+        await store.AddUsageAsync("c", run1, "orders", 10, 1000, 1, run1.AddSeconds(1), CancellationToken.None);
+        await store.AddUsageAsync("c", run1, "orders", 5, 300, 2, run1.AddSeconds(9), CancellationToken.None);
+        await store.AddUsageAsync("c", run2, "orders", 7, 700, 1, run2.AddSeconds(1), CancellationToken.None);
+        await store.AddUsageAsync("other", run1, "orders", 99, 99, 1, run1, CancellationToken.None);
+
+        var usage = await store.ListUsageAsync("c", 10, CancellationToken.None);
+        Assert.Equal(2, usage.Count);
+        Assert.Equal((run2, 7L, 700L, 1), (usage[0].RunStartedAt, usage[0].Rows, usage[0].Bytes, usage[0].Commits));
+        Assert.Equal((run1, 15L, 1300L, 3), (usage[1].RunStartedAt, usage[1].Rows, usage[1].Bytes, usage[1].Commits));
+        Assert.Equal((run1.AddSeconds(1), run1.AddSeconds(9)), (usage[1].FirstAt, usage[1].LastAt));
+    }
+
+    [Fact]
+    public void Protected_config_hides_secrets_and_unprotects_to_the_original()
+    {
+        var config = JsonNode.Parse("""{"host":"h","password":"pa55","tls":{"clientKey":"k3y","enabled":true}}""")!.AsObject();
+        var protector = NewProtector();
+        var onTheWire = ConnectionSecrets.Protected(config, Secrets, protector);
+        var text = onTheWire.ToJsonString();
+        Assert.DoesNotContain("pa55", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("k3y", text, StringComparison.Ordinal);
+        Assert.StartsWith(ConnectionSecrets.EncryptedPrefix, onTheWire["password"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("h", onTheWire["host"]!.GetValue<string>());
+        Assert.True(JsonNode.DeepEquals(config, ConnectionSecrets.Unprotected(onTheWire, protector)));
+        // Protecting twice does not encrypt the encrypted value again.
+        Assert.True(JsonNode.DeepEquals(onTheWire, ConnectionSecrets.Protected(onTheWire, Secrets, protector)));
+    }
+
+    [Fact]
+    public void Config_diff_names_changed_leaves_and_elides_secret_values()
+    {
+        var before = JsonNode.Parse("""{"host":"a","password":"old-pw","tls":{"enabled":true,"clientKey":"k1"},"tags":["x"]}""")!.AsObject();
+        var after = JsonNode.Parse("""{"host":"b","password":"new-pw","tls":{"enabled":true},"tags":["x","y"],"port":1}""")!.AsObject();
+        var changes = ConfigDiff.Compare(before, after, Secrets);
+        Assert.Equal(
+            ["config.host changed \"a\" \"b\" False", "config.password changed - - True", "config.port added - 1 False",
+             "config.tags changed [\"x\"] [\"x\",\"y\"] False", "config.tls.clientKey removed - - True"],
+            changes.Select(c => $"{c.Field} {c.Kind} {c.From ?? "-"} {c.To ?? "-"} {c.Secret}"));
+        Assert.Empty(ConfigDiff.Compare(before, (JsonObject)before.DeepClone(), Secrets));
+    }
+
+    [Fact]
     public async Task Secrets_are_encrypted_on_disk_and_decrypted_after_a_reopen()
     {
         var path = Path.Combine(_dir, "ingest.db");

@@ -38,7 +38,31 @@ public sealed record StoredConnection(
     string LakePath,
     bool Enabled,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>Whether the connection is paused: enabled, but not reading until it resumes.</summary>
+    public bool Paused { get; init; }
+}
+
+/// <summary>One change of a connection in the audit log.</summary>
+/// <param name="Id">Its sequence number.</param>
+/// <param name="At">When.</param>
+/// <param name="Actor">Who (the user name).</param>
+/// <param name="Connection">Which connection.</param>
+/// <param name="Action">create, update, delete, start, stop, pause or resume.</param>
+/// <param name="Changes">What changed (secrets only say that they changed).</param>
+public sealed record AuditEntry(long Id, DateTimeOffset At, string Actor, string Connection, string Action, IReadOnlyList<ConfigChange> Changes);
+
+/// <summary>Rows and bytes one run of a connection committed to one stream's table.</summary>
+/// <param name="Connection">The connection.</param>
+/// <param name="RunStartedAt">When the run started (it names the run).</param>
+/// <param name="Stream">The stream.</param>
+/// <param name="Rows">Rows committed.</param>
+/// <param name="Bytes">Bytes of data files written.</param>
+/// <param name="Commits">Table commits.</param>
+/// <param name="FirstAt">The first commit.</param>
+/// <param name="LastAt">The last commit.</param>
+public sealed record UsageEntry(string Connection, DateTimeOffset RunStartedAt, string Stream, long Rows, long Bytes, int Commits, DateTimeOffset FirstAt, DateTimeOffset LastAt);
 
 /// <summary>
 /// The connections and host settings, in SQLite (<c>&lt;data&gt;/ingest.db</c>). Secret properties of a
@@ -46,7 +70,6 @@ public sealed record StoredConnection(
 /// </summary>
 public sealed class ConnectionConfigStore : IAsyncDisposable
 {
-    private const string EncryptedPrefix = "enc:v1:";
     private readonly SqliteConnection _db;
     private readonly ISecretProtector _protector;
     private readonly SemaphoreSlim _lock = new(1, 1);
@@ -79,6 +102,20 @@ public sealed class ConnectionConfigStore : IAsyncDisposable
             lake TEXT NOT NULL, enabled INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
         CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """,
+        """
+        CREATE TABLE audit(
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, connection TEXT NOT NULL,
+            action TEXT NOT NULL, changes TEXT NOT NULL);
+        CREATE INDEX audit_connection ON audit(connection, id);
+        CREATE TABLE usage(
+            connection TEXT NOT NULL, run_started_at TEXT NOT NULL, stream TEXT NOT NULL, rows INTEGER NOT NULL,
+            bytes INTEGER NOT NULL, commits INTEGER NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+            PRIMARY KEY(connection, run_started_at, stream));
+        ALTER TABLE connections ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+        """,
+        """
+        CREATE TABLE leases(connection TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
+        """,
     ];
 
     private async Task MigrateAsync(CancellationToken cancellationToken)
@@ -98,7 +135,7 @@ public sealed class ConnectionConfigStore : IAsyncDisposable
         try
         {
             await using var cmd = _db.CreateCommand();
-            cmd.CommandText = "SELECT name, connector, config, streams, lake, enabled, created_at, updated_at FROM connections ORDER BY name";
+            cmd.CommandText = "SELECT name, connector, config, streams, lake, enabled, created_at, updated_at, paused FROM connections ORDER BY name";
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
             var list = new List<StoredConnection>();
             while (await r.ReadAsync(cancellationToken))
@@ -121,7 +158,7 @@ public sealed class ConnectionConfigStore : IAsyncDisposable
         try
         {
             await using var cmd = _db.CreateCommand();
-            cmd.CommandText = "SELECT name, connector, config, streams, lake, enabled, created_at, updated_at FROM connections WHERE name = $n";
+            cmd.CommandText = "SELECT name, connector, config, streams, lake, enabled, created_at, updated_at, paused FROM connections WHERE name = $n";
             cmd.Parameters.AddWithValue("$n", name);
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
             return await r.ReadAsync(cancellationToken) ? Read(r) : null;
@@ -170,6 +207,114 @@ public sealed class ConnectionConfigStore : IAsyncDisposable
     public async Task<bool> SetEnabledAsync(string name, bool enabled, CancellationToken cancellationToken) =>
         await ExecAsync("UPDATE connections SET enabled = $e WHERE name = $n", [("$n", name), ("$e", enabled ? 1 : 0)], cancellationToken) > 0;
 
+    /// <summary>Records whether the connection is paused (it stays enabled but does not read); false when it does not exist.</summary>
+    public async Task<bool> SetPausedAsync(string name, bool paused, CancellationToken cancellationToken) =>
+        await ExecAsync("UPDATE connections SET paused = $p WHERE name = $n", [("$n", name), ("$p", paused ? 1 : 0)], cancellationToken) > 0;
+
+    /// <summary>
+    /// Takes or renews the lease that lets one worker run a connection: true when <paramref name="owner"/> holds it now
+    /// (it was free, expired, or already its own). Nodes sharing the store never run a connection twice.
+    /// </summary>
+    public async Task<bool> TryAcquireLeaseAsync(string connection, string owner, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        return await ExecAsync(
+            """
+            INSERT INTO leases(connection, owner, expires_at) VALUES($c, $o, $e)
+            ON CONFLICT(connection) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+            WHERE leases.owner = excluded.owner OR leases.expires_at < $now
+            """,
+            [("$c", connection), ("$o", owner), ("$e", now + (long)ttl.TotalMilliseconds), ("$now", now)],
+            cancellationToken) > 0;
+    }
+
+    /// <summary>Who holds a live lease on the connection, or null.</summary>
+    public async Task<string?> LeaseOwnerAsync(string connection, CancellationToken cancellationToken) =>
+        await ScalarAsync("SELECT owner FROM leases WHERE connection = $c AND expires_at >= $now", [("$c", connection), ("$now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())], cancellationToken) as string;
+
+    /// <summary>Gives up a lease <paramref name="owner"/> holds.</summary>
+    public Task ReleaseLeaseAsync(string connection, string owner, CancellationToken cancellationToken) =>
+        ExecAsync("DELETE FROM leases WHERE connection = $c AND owner = $o", [("$c", connection), ("$o", owner)], cancellationToken);
+
+    /// <summary>Appends an entry to the audit log.</summary>
+    public Task AddAuditAsync(AuditEntry entry, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return ExecAsync(
+            "INSERT INTO audit(at, actor, connection, action, changes) VALUES($at, $u, $c, $a, $ch)",
+            [("$at", entry.At.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture)), ("$u", entry.Actor), ("$c", entry.Connection), ("$a", entry.Action),
+             ("$ch", JsonSerializer.Serialize(entry.Changes, JsonOptions))],
+            cancellationToken);
+    }
+
+    /// <summary>The audit log, newest first, optionally of one connection.</summary>
+    public async Task<IReadOnlyList<AuditEntry>> ListAuditAsync(string? connection, int limit, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken);
+        try
+        {
+            await using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT id, at, actor, connection, action, changes FROM audit WHERE $c IS NULL OR connection = $c ORDER BY id DESC LIMIT $l";
+            cmd.Parameters.AddWithValue("$c", (object?)connection ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$l", limit);
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            var list = new List<AuditEntry>();
+            while (await r.ReadAsync(cancellationToken))
+            {
+                list.Add(new AuditEntry(
+                    r.GetInt64(0), DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture), r.GetString(2), r.GetString(3), r.GetString(4),
+                    JsonSerializer.Deserialize<List<ConfigChange>>(r.GetString(5), JsonOptions) ?? []));
+            }
+
+            return list;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Adds rows and bytes a run committed to one stream's table (one row per connection, run and stream).</summary>
+    public Task AddUsageAsync(string connection, DateTimeOffset runStartedAt, string stream, long rows, long bytes, int commits, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var t = at.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
+        return ExecAsync(
+            """
+            INSERT INTO usage(connection, run_started_at, stream, rows, bytes, commits, first_at, last_at) VALUES($c, $r, $s, $rows, $b, $n, $t, $t)
+            ON CONFLICT(connection, run_started_at, stream) DO UPDATE SET rows = rows + excluded.rows, bytes = bytes + excluded.bytes,
+                commits = commits + excluded.commits, last_at = excluded.last_at
+            """,
+            [("$c", connection), ("$r", runStartedAt.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture)), ("$s", stream), ("$rows", rows), ("$b", bytes), ("$n", commits), ("$t", t)],
+            cancellationToken);
+    }
+
+    /// <summary>A connection's usage per run and stream, newest run first.</summary>
+    public async Task<IReadOnlyList<UsageEntry>> ListUsageAsync(string connection, int limit, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken);
+        try
+        {
+            await using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT connection, run_started_at, stream, rows, bytes, commits, first_at, last_at FROM usage WHERE connection = $c ORDER BY run_started_at DESC, stream LIMIT $l";
+            cmd.Parameters.AddWithValue("$c", connection);
+            cmd.Parameters.AddWithValue("$l", limit);
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            var list = new List<UsageEntry>();
+            while (await r.ReadAsync(cancellationToken))
+            {
+                list.Add(new UsageEntry(
+                    r.GetString(0), DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture), r.GetString(2), r.GetInt64(3), r.GetInt64(4), r.GetInt32(5),
+                    DateTimeOffset.Parse(r.GetString(6), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(7), CultureInfo.InvariantCulture)));
+            }
+
+            return list;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     /// <summary>Deletes a connection (its tables stay in the lake); false when it does not exist.</summary>
     public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) =>
         await ExecAsync("DELETE FROM connections WHERE name = $n", [("$n", name)], cancellationToken) > 0;
@@ -195,12 +340,14 @@ public sealed class ConnectionConfigStore : IAsyncDisposable
 
     private StoredConnection Read(SqliteDataReader r)
     {
-        var config = JsonNode.Parse(r.GetString(2)) as JsonObject ?? [];
-        Decrypt(config);
+        var config = ConnectionSecrets.Unprotected(JsonNode.Parse(r.GetString(2)) as JsonObject ?? [], _protector);
         var streams = r.IsDBNull(3) ? null : JsonSerializer.Deserialize<List<StreamChoice>>(r.GetString(3), JsonOptions);
         return new StoredConnection(
             r.GetString(0), r.GetString(1), config, streams, r.GetString(4), r.GetInt64(5) != 0,
-            DateTimeOffset.Parse(r.GetString(6), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(7), CultureInfo.InvariantCulture));
+            DateTimeOffset.Parse(r.GetString(6), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(7), CultureInfo.InvariantCulture))
+        {
+            Paused = r.GetInt64(8) != 0,
+        };
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
@@ -210,48 +357,8 @@ public sealed class ConnectionConfigStore : IAsyncDisposable
 
     private static string? Streams(IReadOnlyList<StreamChoice>? streams) => streams is null ? null : JsonSerializer.Serialize(streams, JsonOptions);
 
-    private string Encrypt(JsonObject config, IReadOnlyList<string> secretPaths)
-    {
-        var copy = (JsonObject)config.DeepClone();
-        foreach (var pointer in secretPaths)
-        {
-            if (JsonPointers.Get(copy, pointer) is JsonValue v && v.TryGetValue<string>(out var secret))
-            {
-                JsonPointers.Set(copy, pointer, JsonValue.Create(EncryptedPrefix + _protector.Protect(secret)));
-            }
-        }
-
-        return copy.ToJsonString();
-    }
-
-    // Walks the whole object: which properties were secret is recorded by the prefix, so a schema change cannot leave one encrypted.
-    private void Decrypt(JsonNode node)
-    {
-        if (node is JsonObject o)
-        {
-            foreach (var (key, child) in o.ToList())
-            {
-                if (child is JsonValue v && v.TryGetValue<string>(out var s) && s.StartsWith(EncryptedPrefix, StringComparison.Ordinal))
-                {
-                    o[key] = JsonValue.Create(_protector.Unprotect(s[EncryptedPrefix.Length..]));
-                }
-                else if (child is not null)
-                {
-                    Decrypt(child);
-                }
-            }
-        }
-        else if (node is JsonArray a)
-        {
-            foreach (var child in a)
-            {
-                if (child is not null)
-                {
-                    Decrypt(child);
-                }
-            }
-        }
-    }
+    private string Encrypt(JsonObject config, IReadOnlyList<string> secretPaths) =>
+        ConnectionSecrets.Protected(config, secretPaths, _protector).ToJsonString();
 
     private static string Now() => DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 

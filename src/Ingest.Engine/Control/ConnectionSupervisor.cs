@@ -73,6 +73,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
         public DateTimeOffset StartedAt { get; } = startedAt;
         public Task<RunResult>? Task { get; set; }
         public string? BindError { get; init; }
+        public bool Paused { get; set; }
     }
 
     /// <summary>Whether the connection is running (or starting) on this node.</summary>
@@ -134,6 +135,13 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
     /// <summary>Stops a running connection after it committed what its last checkpoint covers; false when it was not running.</summary>
     public async Task<bool> StopAsync(string name, CancellationToken cancellationToken)
     {
+        if (_runs.TryGetValue(name, out var paused) && paused.Paused && paused.Task is null or { IsCompleted: true })
+        {
+            // A paused connection is not reading: stopping it only changes what it shows.
+            paused.Paused = false;
+            return true;
+        }
+
         if (!_runs.TryGetValue(name, out var run) || run.Task is not { IsCompleted: false } task)
         {
             return false;
@@ -142,6 +150,37 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
         await run.Stop.CancelAsync();
         await task.WaitAsync(cancellationToken);
         return true;
+    }
+
+    /// <summary>
+    /// Pauses a running connection: it stops after committing what its last checkpoint covers and shows as
+    /// <c>paused</c> until it starts again (from the lake's progress); false when it was not running.
+    /// </summary>
+    public async Task<bool> PauseAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!_runs.TryGetValue(name, out var run) || run.Task is not { IsCompleted: false } task)
+        {
+            return false;
+        }
+
+        run.Paused = true;
+        await run.Stop.CancelAsync();
+        await task.WaitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <summary>Shows a connection that was paused before this node started as <c>paused</c> (nothing runs).</summary>
+    public void MarkPaused(StoredConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _runs.AddOrUpdate(
+            connection.Name,
+            _ => new Run(connection, [], new RunStatus(), new CancellationTokenSource(), DateTimeOffset.UtcNow) { Paused = true },
+            (_, existing) =>
+            {
+                existing.Paused = true;
+                return existing;
+            });
     }
 
     /// <summary>The connections this node ran since it started.</summary>
@@ -158,8 +197,10 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
         }
 
         var cs = r.Status.Connection(r.Connection.Name);
-        var state = cs.State.ToString().ToLowerInvariant();
-        if (r.Task is { IsFaulted: true } faulted)
+        var state = r.Paused && r.Task is null or { IsCompleted: true } ? "paused"
+            : r.Task is null ? "stopped"
+            : cs.State.ToString().ToLowerInvariant();
+        if (r.Task is { IsFaulted: true } faulted && !r.Paused)
         {
             return new ConnectionSnapshot(r.Connection.Name, "failed", faulted.Exception?.GetBaseException().Message, cs.Restarts, cs.CaughtUp, r.StartedAt, []);
         }

@@ -45,6 +45,17 @@ internal static class IngestApi
         connections.MapPost("/{name}/stop", async (string name, ConnectionService s, CancellationToken ct) =>
                 Answer(await s.StopAsync(name, ct), Results.Ok))
             .WithSummary("Stops the connection after it committed what its last checkpoint covers (StopConnection on the bus).");
+        connections.MapPost("/{name}/pause", async (string name, ConnectionService s, CancellationToken ct) =>
+                Answer(await s.PauseAsync(name, ct), Results.Ok))
+            .WithSummary("Pauses a running connection: it stops reading after a commit and shows as paused (PauseConnection on the bus).");
+        connections.MapPost("/{name}/resume", async (string name, ConnectionService s, CancellationToken ct) =>
+                Answer(await s.ResumeAsync(name, ct), Results.Ok))
+            .WithSummary("Resumes a paused connection from the lake's progress.");
+        connections.MapGet("/{name}/usage", async (string name, int? limit, ConnectionService s, CancellationToken ct) =>
+                await s.UsageAsync(name, Math.Clamp(limit ?? 200, 1, 5000), ct) is { } u ? Results.Ok(u) : NotFound("name", $"no connection '{name}'"))
+            .WithSummary("Rows and bytes ingested per run and stream, newest run first.");
+        api.MapGet("/audit", (string? connection, int? limit, ConnectionService s, CancellationToken ct) => s.AuditAsync(connection, Math.Clamp(limit ?? 200, 1, 5000), ct))
+            .WithTags("audit").WithSummary("Who changed which connection when and what, newest first; secrets only show that they changed.");
         connections.MapPost("/{name}/check", async (string name, ConnectionService s, CancellationToken ct) =>
                 await s.GetAsync(name, ct) is { } c ? Answer(await s.CheckAsync(c.Connector, c.Config, name, ct), Results.Ok) : NotFound("name", $"no connection '{name}'"))
             .WithSummary("Runs the connector's Check on the saved configuration.");

@@ -11,12 +11,24 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { HelpName = "URLS", Description = $"Where to listen (default {ServeOptions.DefaultUrls}; several separated by ';').", DefaultValueFactory = _ => ServeOptions.DefaultUrls };
         var data = new Option<string?>("--data") { HelpName = "DIR", Description = "The data folder: config store, keys, state and the local lake (default ./.ingest-data, or $INGEST_DATA)." };
         var role = new Option<NodeRole>("--role") { Description = "What this node runs: web (UI and API), worker (connections) or all.", DefaultValueFactory = _ => NodeRole.All };
+        var bus = new Option<string?>("--bus") { HelpName = "URI", Description = "The control plane's broker, rabbitmq://user:password@host:port/vhost, shared by web and worker nodes (default: in-process; configuration Bus:RabbitMq:Host/Port/VirtualHost/Username/Password works too)." };
         var noSample = new Option<bool>("--no-sample") { Description = "Do not create the sample connection on first start." };
         var plugins = RunCommand.PluginsOption();
-        var serve = new Command("serve", "Serve the web UI and REST API and run connections (the default).") { urls, data, role, plugins, noSample };
+        var serve = new Command("serve", "Serve the web UI and REST API and run connections (the default).") { urls, data, role, plugins, bus, noSample };
         serve.SetAction(async (parse, ct) =>
         {
             using var linked = context.Link(ct);
+            RabbitMqSettings? rabbitMq;
+            try
+            {
+                rabbitMq = parse.GetValue(bus) is { Length: > 0 } b ? RabbitMqSettings.Parse(b, "--bus") : null;
+            }
+            catch (FormatException e)
+            {
+                await context.Error.WriteLineAsync("ingest: " + e.Message);
+                return ExitCodes.InvalidInput;
+            }
+
             var options = new ServeOptions(
                 parse.GetValue(urls)!,
                 parse.GetValue(data) is { Length: > 0 } d ? Path.GetFullPath(d) : ServeOptions.DefaultDataPath(),
@@ -24,7 +36,10 @@ internal static class ServeCommand
                 parse.GetValue(plugins) ?? [],
                 Environment.GetEnvironmentVariable("INGEST_ADMIN_PASSWORD"),
                 Environment.GetEnvironmentVariable("INGEST_ADMIN_USER") is { Length: > 0 } u ? u : "admin",
-                !parse.GetValue(noSample));
+                !parse.GetValue(noSample))
+            {
+                RabbitMq = rabbitMq,
+            };
             return await IngestServer.RunAsync(options, context, linked.Token);
         });
         root.Subcommands.Add(serve);

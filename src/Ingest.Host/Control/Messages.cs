@@ -15,12 +15,12 @@ public sealed record StopConnection(string Name);
 
 /// <summary>Run the connector's Check on a configuration (saved or not).</summary>
 /// <param name="Connector">The connector's name.</param>
-/// <param name="ConfigJson">The configuration as JSON text, secrets restored.</param>
+/// <param name="ConfigJson">The configuration as JSON text, its secrets encrypted with the nodes' shared key ring.</param>
 public sealed record CheckConnection(string Connector, string ConfigJson);
 
 /// <summary>Run the connector's Discover on a configuration.</summary>
 /// <param name="Connector">The connector's name.</param>
-/// <param name="ConfigJson">The configuration as JSON text, secrets restored.</param>
+/// <param name="ConfigJson">The configuration as JSON text, its secrets encrypted with the nodes' shared key ring.</param>
 public sealed record DiscoverConnection(string Connector, string ConfigJson);
 
 /// <summary>The answer to a start or stop.</summary>
@@ -60,3 +60,7 @@ public sealed record ConnectionStatusChanged(ConnectionSnapshot Snapshot, DateTi
 /// <param name="RowsCommitted">Rows committed to it in this run so far.</param>
 /// <param name="At">When it committed.</param>
 public sealed record BatchCommitted(string Connection, string Stream, string TablePath, long Version, long RowsCommitted, DateTimeOffset At);
+
+/// <summary>Pause a running connection: it stops reading after a commit and shows as paused until it starts again.</summary>
+/// <param name="Name">The connection.</param>
+public sealed record PauseConnection(string Name);

@@ -76,7 +76,9 @@ public sealed class StatusBoard
                     e.Rates.RemoveAt(0);
                 }
             }
-            else if (s.State is not ("running" or "starting"))
+
+            // A connection that is not reading (paused, stopped, completed, failed) reads nothing per second.
+            if (s.State is not ("running" or "starting" or "retrying"))
             {
                 e.Rate = 0;
             }

@@ -8,8 +8,11 @@ using MassTransit;
 
 namespace Ingest.Host.Control;
 
-/// <summary>Starts a stored connection on this worker.</summary>
-internal sealed class StartConnectionConsumer(ConnectionConfigStore store, ConnectionSupervisor supervisor) : IConsumer<StartConnection>
+/// <summary>
+/// Starts a stored connection on this worker. Every worker receives the command; only the one that holds (or takes)
+/// the connection's lease starts it and answers.
+/// </summary>
+internal sealed class StartConnectionConsumer(ConnectionConfigStore store, ConnectionSupervisor supervisor, WorkerLeases leases) : IConsumer<StartConnection>
 {
     public async Task Consume(ConsumeContext<StartConnection> context)
     {
@@ -21,23 +24,69 @@ internal sealed class StartConnectionConsumer(ConnectionConfigStore store, Conne
             return;
         }
 
+        if (!await leases.TryAcquireAsync(connection.Name, ct))
+        {
+            return;
+        }
+
         var problems = await supervisor.StartAsync(connection, ct);
+        if (problems.Count > 0)
+        {
+            await leases.ReleaseAsync(connection.Name, ct);
+        }
+
         await context.RespondAsync(new CommandResult(problems.Count == 0, problems));
     }
 }
 
-/// <summary>Stops a connection on this worker.</summary>
-internal sealed class StopConnectionConsumer(ConnectionSupervisor supervisor) : IConsumer<StopConnection>
+/// <summary>Stops a connection: the worker that has it answers; when no worker holds it, every worker says it is not running.</summary>
+internal sealed class StopConnectionConsumer(ConnectionSupervisor supervisor, WorkerLeases leases) : IConsumer<StopConnection>
 {
     public async Task Consume(ConsumeContext<StopConnection> context)
     {
-        var stopped = await supervisor.StopAsync(context.Message.Name, context.CancellationToken);
-        await context.RespondAsync(new CommandResult(stopped, stopped ? [] : [new StartProblem("name", $"connection '{context.Message.Name}' is not running")]));
+        var name = context.Message.Name;
+        if (supervisor.Snapshot(name) is { State: not "stopped" })
+        {
+            var stopped = await supervisor.StopAsync(name, context.CancellationToken);
+            await leases.ReleaseAsync(name, context.CancellationToken);
+            await context.RespondAsync(new CommandResult(stopped, stopped ? [] : [new StartProblem("name", $"connection '{name}' is not running")]));
+            return;
+        }
+
+        if (await leases.HeldElsewhereAsync(name, context.CancellationToken))
+        {
+            return;
+        }
+
+        await context.RespondAsync(new CommandResult(false, [new StartProblem("name", $"connection '{name}' is not running")]));
+    }
+}
+
+/// <summary>Pauses a connection: the worker that runs it answers; when no worker holds it, every worker says it is not running.</summary>
+internal sealed class PauseConnectionConsumer(ConnectionSupervisor supervisor, WorkerLeases leases) : IConsumer<PauseConnection>
+{
+    public async Task Consume(ConsumeContext<PauseConnection> context)
+    {
+        var name = context.Message.Name;
+        if (supervisor.IsRunning(name))
+        {
+            // The lease stays: a paused connection still belongs to this worker until it stops or resumes.
+            var paused = await supervisor.PauseAsync(name, context.CancellationToken);
+            await context.RespondAsync(new CommandResult(paused, paused ? [] : [new StartProblem("name", $"connection '{name}' is not running")]));
+            return;
+        }
+
+        if (await leases.HeldElsewhereAsync(name, context.CancellationToken))
+        {
+            return;
+        }
+
+        await context.RespondAsync(new CommandResult(false, [new StartProblem("name", $"connection '{name}' is not running")]));
     }
 }
 
 /// <summary>Runs a connector's Check.</summary>
-internal sealed class CheckConnectionConsumer(PluginHost plugins) : IConsumer<CheckConnection>
+internal sealed class CheckConnectionConsumer(PluginHost plugins, ISecretProtector protector) : IConsumer<CheckConnection>
 {
     public async Task Consume(ConsumeContext<CheckConnection> context)
     {
@@ -51,7 +100,7 @@ internal sealed class CheckConnectionConsumer(PluginHost plugins) : IConsumer<Ch
         CheckConnectionResult result;
         try
         {
-            using var doc = JsonDocument.Parse(m.ConfigJson);
+            using var doc = Plain(m.ConfigJson, protector);
             var r = await plugin.Connector.CheckAsync(doc.RootElement, context.CancellationToken);
             result = new CheckConnectionResult(r.Succeeded, r.Message, Field(r.Field));
         }
@@ -68,6 +117,10 @@ internal sealed class CheckConnectionConsumer(PluginHost plugins) : IConsumer<Ch
         await context.RespondAsync(result);
     }
 
+    /// <summary>The configuration with its secrets decrypted, for the connector only.</summary>
+    internal static JsonDocument Plain(string configJson, ISecretProtector protector) =>
+        JsonDocument.Parse(ConnectionSecrets.Unprotected(System.Text.Json.Nodes.JsonNode.Parse(configJson) as System.Text.Json.Nodes.JsonObject ?? [], protector).ToJsonString());
+
     internal static string? Field(string? pointer) => pointer is null ? null : "config" + PointerPath(pointer);
 
     private static string PointerPath(string pointer) =>
@@ -75,7 +128,7 @@ internal sealed class CheckConnectionConsumer(PluginHost plugins) : IConsumer<Ch
 }
 
 /// <summary>Runs a connector's Discover.</summary>
-internal sealed class DiscoverConnectionConsumer(PluginHost plugins) : IConsumer<DiscoverConnection>
+internal sealed class DiscoverConnectionConsumer(PluginHost plugins, ISecretProtector protector) : IConsumer<DiscoverConnection>
 {
     public async Task Consume(ConsumeContext<DiscoverConnection> context)
     {
@@ -89,7 +142,7 @@ internal sealed class DiscoverConnectionConsumer(PluginHost plugins) : IConsumer
         DiscoverConnectionResult result;
         try
         {
-            using var doc = JsonDocument.Parse(m.ConfigJson);
+            using var doc = CheckConnectionConsumer.Plain(m.ConfigJson, protector);
             var catalog = await plugin.Connector.DiscoverAsync(doc.RootElement, context.CancellationToken);
             result = new DiscoverConnectionResult(true, null, null, catalog.Streams.Select(Describe).ToList());
         }

@@ -77,6 +77,9 @@ internal sealed partial class ConnectionService
     private readonly IRequestClient<StopConnection> _stop;
     private readonly IRequestClient<CheckConnection> _check;
     private readonly IRequestClient<DiscoverConnection> _discover;
+    private readonly IRequestClient<PauseConnection> _pause;
+    private readonly CurrentUser _user;
+    private readonly ISecretProtector _protector;
     private readonly string _lake;
 
     public ConnectionService(
@@ -87,6 +90,9 @@ internal sealed partial class ConnectionService
         IRequestClient<StopConnection> stop,
         IRequestClient<CheckConnection> check,
         IRequestClient<DiscoverConnection> discover,
+        IRequestClient<PauseConnection> pause,
+        CurrentUser user,
+        ISecretProtector protector,
         ServeOptions options)
     {
         _store = store;
@@ -96,6 +102,9 @@ internal sealed partial class ConnectionService
         _stop = stop;
         _check = check;
         _discover = discover;
+        _pause = pause;
+        _user = user;
+        _protector = protector;
         _lake = options.LakePath;
     }
 
@@ -150,6 +159,15 @@ internal sealed partial class ConnectionService
             return Fail<ConnectionView>([new ConfigProblem("name", $"a connection named '{input.Name}' exists already")], 409);
         }
 
+        var created = new List<ConfigChange> { new("connector", "added", null, JsonValue.Create(stored.Connector).ToJsonString(), false) };
+        created.AddRange(ConfigDiff.Compare(null, stored.Config, Secrets(stored.Connector)));
+        if (ConfigDiff.Value("streams", null, StreamsJson(stored.Streams)) is { } sc)
+        {
+            created.Add(sc);
+        }
+
+        await AuditAsync(stored.Name, "create", created, cancellationToken);
+
         return new Outcome<ConnectionView>(View(stored), [], 201);
     }
 
@@ -177,6 +195,20 @@ internal sealed partial class ConnectionService
 
         var updated = saved with { Connector = input.Connector ?? saved.Connector, Config = config!, Streams = streams, UpdatedAt = DateTimeOffset.UtcNow };
         await _store.UpdateAsync(updated, Secrets(updated.Connector), cancellationToken);
+        var changes = new List<ConfigChange>();
+        if (ConfigDiff.Value("connector", JsonValue.Create(saved.Connector), JsonValue.Create(updated.Connector)) is { } cc)
+        {
+            changes.Add(cc);
+        }
+
+        // A secret of either connector counts as one: neither value is written to the log.
+        changes.AddRange(ConfigDiff.Compare(saved.Config, updated.Config, Secrets(saved.Connector).Union(Secrets(updated.Connector)).ToList()));
+        if (ConfigDiff.Value("streams", StreamsJson(saved.Streams), StreamsJson(updated.Streams)) is { } sc)
+        {
+            changes.Add(sc);
+        }
+
+        await AuditAsync(name, "update", changes, cancellationToken);
         return new Outcome<ConnectionView>(View(updated), [], 200);
     }
 
@@ -190,7 +222,9 @@ internal sealed partial class ConnectionService
 
         await _store.SetEnabledAsync(name, false, cancellationToken);
         await _stop.GetResponse<CommandResult>(new StopConnection(name), cancellationToken, RequestTimeout.After(s: 60));
-        return await _store.DeleteAsync(name, cancellationToken);
+        var deleted = await _store.DeleteAsync(name, cancellationToken);
+        await AuditAsync(name, "delete", [], cancellationToken);
+        return deleted;
     }
 
     /// <summary>Starts a connection on a worker (and keeps it started across restarts).</summary>
@@ -201,12 +235,16 @@ internal sealed partial class ConnectionService
             return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
         }
 
+        var paused = (await _store.GetAsync(name, cancellationToken))?.Paused == true;
+        await _store.SetPausedAsync(name, false, cancellationToken);
         var r = await _start.GetResponse<CommandResult>(new StartConnection(name), cancellationToken, RequestTimeout.After(s: 60));
         if (!r.Message.Accepted)
         {
             await _store.SetEnabledAsync(name, false, cancellationToken);
             return Fail<ConnectionView>(r.Message.Problems.Select(p => new ConfigProblem(p.Field, p.Message)).ToList(), 400);
         }
+
+        await AuditAsync(name, paused ? "resume" : "start", [], cancellationToken);
 
         return new Outcome<ConnectionView>((await GetAsync(name, cancellationToken))!, [], 200);
     }
@@ -219,9 +257,62 @@ internal sealed partial class ConnectionService
             return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
         }
 
+        await _store.SetPausedAsync(name, false, cancellationToken);
         await _stop.GetResponse<CommandResult>(new StopConnection(name), cancellationToken, RequestTimeout.After(s: 60));
+        await AuditAsync(name, "stop", [], cancellationToken);
         return new Outcome<ConnectionView>((await GetAsync(name, cancellationToken))!, [], 200);
     }
+
+    /// <summary>Pauses a running connection: it stops reading after a commit, stays enabled and shows as paused.</summary>
+    public async Task<Outcome<ConnectionView>> PauseAsync(string name, CancellationToken cancellationToken)
+    {
+        if (await _store.GetAsync(name, cancellationToken) is null)
+        {
+            return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
+        }
+
+        await _store.SetPausedAsync(name, true, cancellationToken);
+        var r = await _pause.GetResponse<CommandResult>(new PauseConnection(name), cancellationToken, RequestTimeout.After(s: 60));
+        if (!r.Message.Accepted)
+        {
+            await _store.SetPausedAsync(name, false, cancellationToken);
+            return Fail<ConnectionView>([new ConfigProblem("state", $"connection '{name}' is not running, so it cannot pause")], 409);
+        }
+
+        await AuditAsync(name, "pause", [], cancellationToken);
+        return new Outcome<ConnectionView>((await GetAsync(name, cancellationToken))!, [], 200);
+    }
+
+    /// <summary>Resumes a paused connection from the lake's progress.</summary>
+    public async Task<Outcome<ConnectionView>> ResumeAsync(string name, CancellationToken cancellationToken)
+    {
+        var c = await _store.GetAsync(name, cancellationToken);
+        if (c is null)
+        {
+            return Fail<ConnectionView>([new ConfigProblem("name", $"no connection '{name}'")], 404);
+        }
+
+        if (!c.Paused)
+        {
+            return Fail<ConnectionView>([new ConfigProblem("state", $"connection '{name}' is not paused")], 409);
+        }
+
+        return await StartAsync(name, cancellationToken);
+    }
+
+    /// <summary>The audit log, newest first (of one connection when <paramref name="connection"/> is given).</summary>
+    public Task<IReadOnlyList<AuditEntry>> AuditAsync(string? connection, int limit, CancellationToken cancellationToken) =>
+        _store.ListAuditAsync(connection, limit, cancellationToken);
+
+    /// <summary>Rows and bytes per run and stream, newest run first; null when there is no such connection.</summary>
+    public async Task<IReadOnlyList<UsageEntry>?> UsageAsync(string name, int limit, CancellationToken cancellationToken) =>
+        await _store.GetAsync(name, cancellationToken) is null ? null : await _store.ListUsageAsync(name, limit, cancellationToken);
+
+    private async Task AuditAsync(string connection, string action, IReadOnlyList<ConfigChange> changes, CancellationToken cancellationToken) =>
+        await _store.AddAuditAsync(new AuditEntry(0, DateTimeOffset.UtcNow, await _user.NameAsync(), connection, action, changes), cancellationToken);
+
+    private static JsonNode? StreamsJson(IReadOnlyList<StreamChoice>? streams) =>
+        streams is null ? null : new JsonArray(streams.Select(s => (JsonNode)new JsonObject { ["name"] = s.Name, ["mode"] = s.Mode.ToString().ToLowerInvariant() }).ToArray());
 
     /// <summary>Runs Check on a configuration; <paramref name="savedName"/> restores masked secrets from that saved connection.</summary>
     public async Task<Outcome<CheckConnectionResult>> CheckAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
@@ -232,7 +323,7 @@ internal sealed partial class ConnectionService
             return Fail<CheckConnectionResult>(problems, 400);
         }
 
-        var r = await _check.GetResponse<CheckConnectionResult>(new CheckConnection(connector!, c!.ToJsonString()), cancellationToken, RequestTimeout.After(s: 60));
+        var r = await _check.GetResponse<CheckConnectionResult>(new CheckConnection(connector!, OnTheBus(connector!, c!)), cancellationToken, RequestTimeout.After(s: 60));
         return new Outcome<CheckConnectionResult>(r.Message, [], 200);
     }
 
@@ -245,9 +336,12 @@ internal sealed partial class ConnectionService
             return Fail<DiscoverConnectionResult>(problems, 400);
         }
 
-        var r = await _discover.GetResponse<DiscoverConnectionResult>(new DiscoverConnection(connector!, c!.ToJsonString()), cancellationToken, RequestTimeout.After(s: 120));
+        var r = await _discover.GetResponse<DiscoverConnectionResult>(new DiscoverConnection(connector!, OnTheBus(connector!, c!)), cancellationToken, RequestTimeout.After(s: 120));
         return new Outcome<DiscoverConnectionResult>(r.Message, [], 200);
     }
+
+    /// <summary>The configuration as a bus message carries it: secrets encrypted with the nodes' shared key ring (a broker never sees them).</summary>
+    internal string OnTheBus(string connector, JsonObject config) => ConnectionSecrets.Protected(config, Secrets(connector), _protector).ToJsonString();
 
     private async Task<(JsonObject? Config, List<ConfigProblem> Problems)> PrepareAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
     {
@@ -319,7 +413,7 @@ internal sealed partial class ConnectionService
         var live = _board.Get(c.Name);
         var s = live?.Snapshot;
         var status = new ConnectionStatusView(
-            s?.State ?? "idle",
+            s?.State ?? (c.Paused && c.Enabled ? "paused" : "idle"),
             s?.Error,
             live?.RowsPerSecond ?? 0,
             s?.Streams.Sum(x => x.RowsRead) ?? 0,

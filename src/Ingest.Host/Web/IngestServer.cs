@@ -79,6 +79,7 @@ internal static partial class IngestServer
         // <data>/keys, readable by this user only (set below), which is what that warning is about.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error);
 
+        options = options with { RabbitMq = options.RabbitMq ?? RabbitMqSettings.FromConfiguration(builder.Configuration) };
         builder.Services.AddSingleton(stores.Config).AddSingleton(stores.State).AddSingleton<ISecretProtector>(stores.Protector);
         builder.Services
             .AddIngestData(options)
@@ -102,9 +103,9 @@ internal static partial class IngestServer
             await SampleConnection.EnsureAsync(store, app.Services.GetRequiredService<PluginHost>(), options, cancellationToken);
         }
 
-        if (options.Role == NodeRole.Web)
+        if (options.Role == NodeRole.Web && options.RabbitMq is null)
         {
-            await context.Error.WriteLineAsync("ingest: role 'web' on the in-process bus: no worker runs connections in this process (a shared transport such as RabbitMQ is not wired yet).");
+            await context.Error.WriteLineAsync("ingest: role 'web' on the in-process bus: no worker runs connections in this process (start web and worker nodes with --bus rabbitmq://... to share the work).");
         }
 
         app.MapIngest(options);
@@ -115,11 +116,23 @@ internal static partial class IngestServer
     public static async Task<int> RunAsync(ServeOptions options, CliContext context, CancellationToken stop)
     {
         await using var stores = await Stores.OpenAsync(options, stop);
-        await using var app = await BuildAsync(options, stores, context, stop);
+        WebApplication built;
+        try
+        {
+            built = await BuildAsync(options, stores, context, stop);
+        }
+        catch (FormatException e)
+        {
+            await context.Error.WriteLineAsync("ingest: " + e.Message);
+            return ExitCodes.InvalidInput;
+        }
+
+        await using var app = built;
         await app.StartAsync(stop);
+        var bus = app.Services.GetRequiredService<ServeOptions>().RabbitMq?.Display ?? "in-process";
         foreach (var url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
         {
-            await context.Out.WriteLineAsync($"ingest: serving {url} (role {options.Role.ToString().ToLowerInvariant()}, data {options.DataPath})");
+            await context.Out.WriteLineAsync($"ingest: serving {url} (role {options.Role.ToString().ToLowerInvariant()}, data {options.DataPath}, bus {bus})");
         }
 
         await context.Out.FlushAsync(stop);
@@ -163,6 +176,7 @@ internal static partial class IngestServer
                 var connectors = plugins.Plugins.ToDictionary(p => p.Name, p => p.Connector, StringComparer.Ordinal);
                 return new ConnectionSupervisor(() => connectors, sp.GetRequiredService<StateStore>(), sp.GetRequiredService<ILoggerFactory>());
             });
+            services.AddSingleton<WorkerLeases>();
             services.AddHostedService<WorkerService>();
         }
 
@@ -170,30 +184,58 @@ internal static partial class IngestServer
         {
             if (options.RunsWorker)
             {
-                x.AddConsumer<StartConnectionConsumer>();
-                x.AddConsumer<StopConnectionConsumer>();
+                // Start, stop and pause reach every worker (each its own temporary queue); the one holding the connection's lease answers.
+                var worker = Guid.NewGuid().ToString("N")[..12];
+                x.AddConsumer<StartConnectionConsumer>().Endpoint(e => Instance(e, worker));
+                x.AddConsumer<StopConnectionConsumer>().Endpoint(e => Instance(e, worker));
+                x.AddConsumer<PauseConnectionConsumer>().Endpoint(e => Instance(e, worker));
                 x.AddConsumer<CheckConnectionConsumer>();
                 x.AddConsumer<DiscoverConnectionConsumer>();
             }
 
             if (options.RunsWeb)
             {
-                x.AddConsumer<StatusBoardConsumer>();
+                // Every web node needs every status event: its own temporary queue, not one it shares with the other web nodes.
+                x.AddConsumer<StatusBoardConsumer>().Endpoint(e => Instance(e, Guid.NewGuid().ToString("N")[..12]));
             }
 
             x.AddRequestClient<StartConnection>();
             x.AddRequestClient<StopConnection>();
             x.AddRequestClient<CheckConnection>();
             x.AddRequestClient<DiscoverConnection>();
-            x.UsingInMemory((ctx, cfg) => cfg.ConfigureEndpoints(ctx));
+            x.AddRequestClient<PauseConnection>();
+            if (options.RabbitMq is { } rabbit)
+            {
+                x.UsingRabbitMq((ctx, cfg) =>
+                {
+                    cfg.Host(rabbit.Host, rabbit.Port, rabbit.VirtualHost, h =>
+                    {
+                        h.Username(rabbit.Username);
+                        h.Password(rabbit.Password);
+                    });
+                    cfg.ConfigureEndpoints(ctx);
+                });
+            }
+            else
+            {
+                x.UsingInMemory((ctx, cfg) => cfg.ConfigureEndpoints(ctx));
+            }
         });
         return services;
+    }
+
+    private static void Instance(IEndpointRegistrationConfigurator endpoint, string instance)
+    {
+        endpoint.InstanceId = instance;
+        endpoint.Temporary = true;
     }
 
     /// <summary>Authentication, the REST API, OpenAPI and the Blazor UI.</summary>
     public static IServiceCollection AddIngestWeb(this IServiceCollection services, ServeOptions options)
     {
         services.AddScoped<ConnectionService>();
+        services.AddHttpContextAccessor();
+        services.AddScoped<CurrentUser>();
         services.AddSingleton<TableService>();
         services.AddOpenApi();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));

@@ -28,6 +28,9 @@ internal sealed record ServeOptions(string Urls, string DataPath, NodeRole Role,
     public static string DefaultDataPath() =>
         Path.GetFullPath(Environment.GetEnvironmentVariable("INGEST_DATA") is { Length: > 0 } env ? env : ".ingest-data");
 
+    /// <summary>The RabbitMQ broker the control plane uses, or null for the in-process bus (one node).</summary>
+    public RabbitMqSettings? RabbitMq { get; init; }
+
     /// <summary>The config store.</summary>
     public string ConfigStorePath => Path.Combine(DataPath, "ingest.db");
 

@@ -30,6 +30,32 @@ public sealed class VaultConnector : ISourceConnector
             "password": { "type": "string", "title": "Password", "secret": true, "description": "The vault's password." },
             "region": { "type": "string", "title": "Region", "enum": ["eu", "us"], "default": "eu" },
             "ratio": { "type": "number", "title": "Sample ratio", "default": 1.0 },
+            "tags": { "type": "array", "title": "Tags", "description": "Labels the keys carry.", "items": { "type": "string", "minLength": 1 } },
+            "timeouts": { "type": "array", "title": "Retry timeouts", "items": { "type": "integer", "minimum": 1 } },
+            "replicas": {
+              "type": "array", "title": "Replicas", "description": "Read replicas to spread the load over.",
+              "items": {
+                "type": "object", "title": "Replica", "additionalProperties": false, "required": ["host"],
+                "properties": {
+                  "host": { "type": "string", "title": "Replica host", "minLength": 1 },
+                  "weight": { "type": "integer", "title": "Weight", "default": 1, "minimum": 1 }
+                }
+              }
+            },
+            "mode": {
+              "title": "Read mode", "description": "How keys are read.",
+              "oneOf": [
+                {
+                  "title": "Full scan", "type": "object", "additionalProperties": false, "required": ["kind"],
+                  "properties": { "kind": { "const": "full" }, "batch": { "type": "integer", "title": "Batch size", "default": 100, "minimum": 1 } }
+                },
+                {
+                  "title": "Incremental", "type": "object", "additionalProperties": false, "required": ["kind", "cursor"],
+                  "description": "Reads keys changed since the last run.",
+                  "properties": { "kind": { "const": "incremental" }, "cursor": { "type": "string", "title": "Cursor field", "minLength": 1 } }
+                }
+              ]
+            },
             "tls": {
               "type": "object", "title": "TLS", "description": "Transport security.", "additionalProperties": false,
               "properties": {
