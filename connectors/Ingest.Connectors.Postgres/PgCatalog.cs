@@ -7,8 +7,9 @@ namespace Ingest.Connectors.Postgres;
 /// <summary>A captured table.</summary>
 internal sealed class PgTable
 {
-    public PgTable(string schemaName, string name, uint oid, char replicaIdentity, long? estimatedRows, IReadOnlyList<PgColumn> columns, IReadOnlyList<string> primaryKey, IReadOnlyList<string> warnings)
+    public PgTable(string schemaName, string name, uint oid, char replicaIdentity, long? estimatedRows, IReadOnlyList<PgColumn> columns, IReadOnlyList<string> primaryKey, IReadOnlyList<string> warnings, bool partitioned = false)
     {
+        Partitioned = partitioned;
         SchemaName = schemaName;
         Name = name;
         Oid = oid;
@@ -30,6 +31,9 @@ internal sealed class PgTable
     public IReadOnlyList<string> PrimaryKey { get; }
     public int[] KeyOrdinals { get; }
     public IReadOnlyList<string> Warnings { get; }
+
+    /// <summary>A partitioned table (relkind <c>p</c>): read as a whole, its partitions never appear as streams.</summary>
+    public bool Partitioned { get; }
     public StreamSchema Schema { get; }
 
     /// <summary>The stream name, <c>schema.table</c>.</summary>
@@ -47,7 +51,7 @@ internal sealed class PgTable
         PrimaryKey,
         [],
         [SyncMode.Cdc],
-        $"Table {QuotedName}" + (Warnings.Count > 0 ? " (" + string.Join("; ", Warnings) + ")" : ""),
+        (Partitioned ? "Partitioned table " : "Table ") + QuotedName + (Warnings.Count > 0 ? " (" + string.Join("; ", Warnings) + ")" : ""),
         EstimatedRows);
 }
 
@@ -56,10 +60,10 @@ internal static class PgCatalog
 {
     public static async Task<List<PgTable>> LoadAsync(NpgsqlConnection connection, PostgresOptions options, CancellationToken cancellationToken)
     {
-        var tables = new List<(string Schema, string Name, uint Oid, char Ident, long? Rows)>();
+        var tables = new List<(string Schema, string Name, uint Oid, char Ident, long? Rows, bool Partitioned)>();
         await using (var cmd = new NpgsqlCommand(
             """
-            SELECT n.nspname, c.relname, c.oid, c.relreplident, c.reltuples::float8
+            SELECT n.nspname, c.relname, c.oid, c.relreplident, c.reltuples::float8, c.relkind = 'p'
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
@@ -73,7 +77,7 @@ internal static class PgCatalog
                 if (options.Selects(name))
                 {
                     var est = r.GetDouble(4);
-                    tables.Add((r.GetString(0), r.GetString(1), r.GetFieldValue<uint>(2), r.GetChar(3), est < 0 ? null : (long)est));
+                    tables.Add((r.GetString(0), r.GetString(1), r.GetFieldValue<uint>(2), r.GetChar(3), est < 0 ? null : (long)est, r.GetBoolean(5)));
                 }
             }
         }
@@ -143,7 +147,7 @@ internal static class PgCatalog
 
         return tables
             .Where(t => columns.ContainsKey(t.Oid))
-            .Select(t => new PgTable(t.Schema, t.Name, t.Oid, t.Ident, t.Rows, columns[t.Oid], keys.TryGetValue(t.Oid, out var k) ? k : [], warnings[t.Oid]))
+            .Select(t => new PgTable(t.Schema, t.Name, t.Oid, t.Ident, t.Rows, columns[t.Oid], keys.TryGetValue(t.Oid, out var k) ? k : [], warnings[t.Oid], t.Partitioned))
             .ToList();
     }
 }

@@ -88,7 +88,7 @@ internal static class PgChecks
             var canCreate = super || (await ScalarAsync<bool>(conn, "SELECT has_database_privilege(current_database(), 'CREATE')", ct) && notOwned is null);
             return canCreate
                 ? null
-                : $"Publication {o.PublicationName} does not exist and role {o.Username} cannot create it{(notOwned is null ? " (it lacks CREATE on the database)" : $" (it does not own {notOwned})")}: as the tables' owner run CREATE PUBLICATION {PgTypes.Quote(o.PublicationName)} FOR TABLE {string.Join(", ", tables.Select(t => t.QuotedName))};";
+                : $"Publication {o.PublicationName} does not exist and role {o.Username} cannot create it{(notOwned is null ? " (it lacks CREATE on the database)" : $" (it does not own {notOwned})")}: as the tables' owner run CREATE PUBLICATION {PgTypes.Quote(o.PublicationName)} FOR TABLE {string.Join(", ", tables.Select(t => t.QuotedName))} WITH (publish_via_partition_root = true);";
         }
 
         var missing = await ScalarAsync<string?>(conn,
@@ -111,6 +111,23 @@ internal static class PgChecks
 
     /// <summary>Null when the slot exists and is idle, or can be created.</summary>
     private static async Task<string?> SlotProblemAsync(NpgsqlConnection conn, PostgresOptions o, CancellationToken ct)
+    {
+        // A pipeline that crashed or lost its connection leaves the slot "active" until its walsender notices the dead
+        // connection: give it a moment before reporting the slot as used by someone else.
+        var deadline = DateTime.UtcNow + SlotReleaseWait;
+        string? problem;
+        while ((problem = await SlotProblemOnceAsync(conn, o, ct)) is not null && problem.Contains(" is in use ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(250), ct);
+        }
+
+        return problem;
+    }
+
+    /// <summary>How long Check waits for an active slot to be released before reporting it in use.</summary>
+    internal static TimeSpan SlotReleaseWait { get; } = TimeSpan.FromSeconds(10);
+
+    private static async Task<string?> SlotProblemOnceAsync(NpgsqlConnection conn, PostgresOptions o, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT plugin, database, active_pid FROM pg_replication_slots WHERE slot_name = @s", conn);
         cmd.Parameters.AddWithValue("s", o.SlotName);

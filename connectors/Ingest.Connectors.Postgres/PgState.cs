@@ -12,10 +12,12 @@ namespace Ingest.Connectors.Postgres;
 /// <param name="Slot">The replication slot's name.</param>
 /// <param name="Lsn">Where streaming resumes, as PostgreSQL prints an LSN (<c>0/16B3748</c>).</param>
 /// <param name="Snapshot">The snapshot's progress; null once it is complete.</param>
+/// <param name="Streams">The streams this checkpoint covers (snapshotted or being snapshotted); a selected stream not in it is new and gets its own snapshot. Null in checkpoints written before the list existed.</param>
 internal sealed record PgState(
     [property: JsonPropertyName("slot")] string Slot,
     [property: JsonPropertyName("lsn")] string Lsn,
-    [property: JsonPropertyName("snapshot")] PgSnapshotState? Snapshot)
+    [property: JsonPropertyName("snapshot")] PgSnapshotState? Snapshot,
+    [property: JsonPropertyName("streams")] IReadOnlyList<string>? Streams = null)
 {
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 

@@ -42,6 +42,7 @@ internal sealed record PostgresOptions
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
     public int ChunkSize { get; init; } = 10_000;
     public NumericMapping NumericMapping { get; init; } = NumericMapping.Decimal;
+    public long SlotLagWarningBytes { get; init; } = 1L << 30;
 
     /// <summary>The JSON Schema (draft 2020-12) of the configuration.</summary>
     public const string SpecJson = """
@@ -66,7 +67,8 @@ internal sealed record PostgresOptions
             "snapshotMode": { "type": "string", "title": "Snapshot mode", "description": "initial: copy the tables, then stream. never: stream only. initial_only: copy the tables and stop.", "enum": ["initial", "never", "initial_only"], "default": "initial" },
             "heartbeatInterval": { "type": "string", "title": "Heartbeat interval", "description": "When no change arrives for this long, the connector writes a logical message (pg_logical_emit_message) so the slot advances on a quiet database. A duration such as 10s, 500ms or 1m.", "pattern": "^[0-9]+(ms|s|m)$", "default": "10s" },
             "chunkSize": { "type": "integer", "title": "Snapshot chunk size", "description": "Rows per snapshot chunk (keyset pagination by primary key); a checkpoint follows each chunk.", "default": 10000, "minimum": 1, "maximum": 10000000 },
-            "numericMapping": { "type": "string", "title": "Unconstrained numeric", "description": "How numeric columns without precision map: decimal is decimal(38,18); string keeps the exact text.", "enum": ["decimal", "string"], "default": "decimal" }
+            "numericMapping": { "type": "string", "title": "Unconstrained numeric", "description": "How numeric columns without precision map: decimal is decimal(38,18); string keeps the exact text.", "enum": ["decimal", "string"], "default": "decimal" },
+            "slotLagWarningBytes": { "type": "integer", "title": "Slot lag warning", "description": "A warning is logged when the replication slot retains more WAL than this many bytes (pg_current_wal_lsn() - restart_lsn), checked every heartbeat interval.", "default": 1073741824, "minimum": 1 }
           }
         }
         """;
@@ -99,8 +101,9 @@ internal sealed record PostgresOptions
                 "heartbeatInterval" => o with { HeartbeatInterval = Duration(p) },
                 "chunkSize" => o with { ChunkSize = (int)Integer(p, 1, 10_000_000) },
                 "numericMapping" => o with { NumericMapping = Choice(p, ("decimal", NumericMapping.Decimal), ("string", NumericMapping.String)) },
+                "slotLagWarningBytes" => o with { SlotLagWarningBytes = Integer(p, 1, long.MaxValue) },
                 _ => throw new ConnectorException(ErrorKind.Configuration,
-                    $"Unknown setting '{p.Name}': the postgres connector takes host, port, database, username, password, sslMode, tables, excludeTables, slotName, publicationName, snapshotMode, heartbeatInterval, chunkSize and numericMapping.",
+                    $"Unknown setting '{p.Name}': the postgres connector takes host, port, database, username, password, sslMode, tables, excludeTables, slotName, publicationName, snapshotMode, heartbeatInterval, chunkSize, numericMapping and slotLagWarningBytes.",
                     "/" + p.Name),
             };
         }

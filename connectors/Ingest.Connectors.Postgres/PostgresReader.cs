@@ -34,6 +34,10 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             {
                 throw Classify(e);
             }
+            catch (Exception e) when (e is IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectorException(ErrorKind.Transient, $"PostgreSQL connection lost: {e.Message}", null, e);
+            }
 
             if (!more)
             {
@@ -47,14 +51,27 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
     /// <summary>Server and network failures that go away by themselves are transient (the engine retries from the last checkpoint).</summary>
     internal static ConnectorException Classify(NpgsqlException e)
     {
-        var transient = e.IsTransient || e is PostgresException
+        // A failure below the SQL level (socket closed, or the protocol cut short as when a server shutting down ends
+        // the replication stream with CommandComplete) is a lost connection: transient. Errors the server reports are
+        // transient only when they are about availability.
+        var transient = e.IsTransient || e is not PostgresException || SlotStillActive(e) || e is PostgresException
         {
-            // object_in_use (a slot still held by a predecessor's walsender), admin/crash shutdown, cannot connect now.
-            SqlState: "55006" or "57P01" or "57P02" or "57P03" or "53300",
+            // object_in_use (a slot still held by a predecessor's walsender), admin/crash shutdown, cannot connect now,
+            // too many connections, and connection exceptions (class 08).
+            SqlState: "55006" or "57P01" or "57P02" or "57P03" or "53300" or "08000" or "08003" or "08006",
         };
         var message = e is PostgresException pe ? $"PostgreSQL error {pe.SqlState}: {pe.MessageText}" : $"PostgreSQL connection failed: {e.Message}";
         return new ConnectorException(transient ? ErrorKind.Transient : ErrorKind.Fatal, message, null, e);
     }
+
+    /// <summary>
+    /// "replication slot ... is active for PID ...": after a crash or a server restart the walsender of the previous
+    /// read may hold the slot until the server notices the dead connection; the next attempt usually succeeds.
+    /// </summary>
+    internal static bool SlotStillActive(NpgsqlException e) =>
+        e is PostgresException pe
+        && pe.MessageText.StartsWith("replication slot ", StringComparison.Ordinal)
+        && pe.MessageText.Contains(" is active for PID ", StringComparison.Ordinal);
 
     private async IAsyncEnumerable<SourceMessage> ReadCoreAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -113,7 +130,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 slotSnapshotInitMode: snapshot ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport,
                 cancellationToken: cancellationToken);
             exported = slot.SnapshotName;
-            state = new PgState(options.SlotName, slot.ConsistentPoint.ToString(), snapshot ? new PgSnapshotState([], null, null, 0) : null);
+            state = new PgState(options.SlotName, slot.ConsistentPoint.ToString(), snapshot ? new PgSnapshotState([], null, null, 0) : null, [.. tables.Select(t => t.StreamName)]);
             log.Write(ConnectorLogLevel.Information, $"created replication slot {options.SlotName} at {slot.ConsistentPoint}");
         }
         else
@@ -125,7 +142,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                     $"replication slot {resume.Slot} no longer exists (dropped, or invalidated by max_slot_wal_keep_size): changes since {resume.Lsn} are lost to it; write the connection into new tables to start over with a fresh snapshot");
             }
 
-            state = resume;
+            state = AddNewStreams(resume, tables);
         }
 
         if (state.Snapshot is { } progress)
@@ -153,6 +170,33 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         {
             yield return m;
         }
+    }
+
+    /// <summary>
+    /// Streams selected now but unknown to the checkpoint were added to the pipeline: they were just added to the
+    /// publication, and are snapshotted (in a new transaction) before streaming resumes from the checkpoint's LSN.
+    /// Their changes from the moment they joined the publication are replayed by the stream, so the merge converges.
+    /// </summary>
+    private PgState AddNewStreams(PgState resume, List<PgTable> tables)
+    {
+        var selected = tables.Select(t => t.StreamName).ToList();
+        if (resume.Streams is null)
+        {
+            // A checkpoint from before the list existed covers the streams selected then: take the current selection.
+            return resume with { Streams = selected };
+        }
+
+        var added = selected.Where(n => !resume.Streams.Contains(n)).ToList();
+        if (added.Count == 0)
+        {
+            return resume with { Streams = selected };
+        }
+
+        log.Write(ConnectorLogLevel.Information, $"stream(s) {string.Join(", ", added)} added since the last checkpoint: snapshotting them before streaming resumes at {resume.Lsn}");
+        var snapshot = resume.Snapshot is { } running
+            ? running
+            : new PgSnapshotState([.. selected.Except(added)], null, null, 0);
+        return resume with { Snapshot = snapshot, Streams = selected };
     }
 
     private async Task OpenAsync(NpgsqlConnection conn, CancellationToken ct)
@@ -185,14 +229,34 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             }
         }
 
-        if (exists && missing.Count == 0)
+        // Partitioned tables are published as their root (one stream), not as each partition.
+        var viaRoot = !exists || await PgChecks.ScalarAsync<bool>(conn, "SELECT pubviaroot FROM pg_publication WHERE pubname = @p", ct, ("p", options.PublicationName));
+        var needsRoot = !viaRoot && tables.Any(t => t.Partitioned);
+        if (exists && missing.Count == 0 && !needsRoot)
         {
             return;
         }
 
-        var sql = exists
-            ? $"ALTER PUBLICATION {PgTypes.Quote(options.PublicationName)} ADD TABLE {string.Join(", ", missing.Select(t => t.QuotedName))}"
-            : $"CREATE PUBLICATION {PgTypes.Quote(options.PublicationName)} FOR TABLE {string.Join(", ", tables.Select(t => t.QuotedName))}";
+        var publication = PgTypes.Quote(options.PublicationName);
+        var statements = new List<string>();
+        if (!exists)
+        {
+            statements.Add($"CREATE PUBLICATION {publication} FOR TABLE {string.Join(", ", tables.Select(t => t.QuotedName))} WITH (publish_via_partition_root = true)");
+        }
+        else
+        {
+            if (needsRoot)
+            {
+                statements.Add($"ALTER PUBLICATION {publication} SET (publish_via_partition_root = true)");
+            }
+
+            if (missing.Count > 0)
+            {
+                statements.Add($"ALTER PUBLICATION {publication} ADD TABLE {string.Join(", ", missing.Select(t => t.QuotedName))}");
+            }
+        }
+
+        var sql = string.Join("; ", statements);
         try
         {
             await using var cmd = new NpgsqlCommand(sql, conn);
@@ -344,7 +408,8 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             sb.Append(", src.").Append(PgTypes.Quote(k)).Append("::text");
         }
 
-        sb.Append(" FROM ONLY ").Append(table.QuotedName).Append(" AS src");
+        // A partitioned table is read through its root (all partitions); a plain table without its inheritance children.
+        sb.Append(table.Partitioned ? " FROM " : " FROM ONLY ").Append(table.QuotedName).Append(" AS src");
         if (keyed)
         {
             var keys = string.Join(", ", table.PrimaryKey.Select(k => "src." + PgTypes.Quote(k)));
@@ -630,8 +695,15 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
     private async Task HeartbeatLoopAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         var first = true;
+        var lagCheckedTicks = 0L;
         while (!ct.IsCancellationRequested)
         {
+            if (DateTime.UtcNow.Ticks - lagCheckedTicks >= options.HeartbeatInterval.Ticks)
+            {
+                lagCheckedTicks = DateTime.UtcNow.Ticks;
+                await CheckSlotLagAsync(conn, ct);
+            }
+
             var idle = TimeSpan.FromTicks(DateTime.UtcNow.Ticks - Interlocked.Read(ref _lastActivityTicks));
             if (first || idle >= options.HeartbeatInterval)
             {
@@ -652,6 +724,41 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             await Task.Delay(first ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromMilliseconds(Math.Max(100, options.HeartbeatInterval.TotalMilliseconds / 4)), ct);
         }
     }
+
+    /// <summary>
+    /// The WAL the slot keeps on the server (<c>pg_current_wal_lsn() - restart_lsn</c>): logged at debug level every
+    /// heartbeat interval, as a warning above <c>slotLagWarningBytes</c>.
+    /// </summary>
+    private async Task CheckSlotLagAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        try
+        {
+            await using var cmd = new NpgsqlCommand("SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = @s", conn);
+            cmd.Parameters.AddWithValue("s", options.SlotName);
+            if (await cmd.ExecuteScalarAsync(ct) is not long lag)
+            {
+                return;
+            }
+
+            SlotLagBytes = lag;
+            if (lag > options.SlotLagWarningBytes)
+            {
+                log.Write(ConnectorLogLevel.Warning, string.Create(CultureInfo.InvariantCulture,
+                    $"replication slot {options.SlotName} retains {lag} bytes of WAL (above slotLagWarningBytes {options.SlotLagWarningBytes}): the pipeline is behind or stalled, and the server cannot recycle that WAL"));
+            }
+            else
+            {
+                log.Write(ConnectorLogLevel.Debug, string.Create(CultureInfo.InvariantCulture, $"replication slot {options.SlotName} retains {lag} bytes of WAL"));
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            log.Write(ConnectorLogLevel.Warning, $"slot lag check failed: {e.Message}");
+        }
+    }
+
+    /// <summary>The slot's retained WAL in bytes at the last check (-1 before the first).</summary>
+    internal long SlotLagBytes { get; private set; } = -1;
 
     public async ValueTask AcknowledgeAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
     {

@@ -65,6 +65,26 @@ public sealed class PgServer : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Restarts the server keeping its port and settings: a fast shutdown (every connection is terminated), or when
+    /// that does not finish in 10 s, an immediate one (crash recovery at start). A fast shutdown waits for each logical
+    /// walsender to see its client confirm the WAL it was sent, which a client confirming only what is durable in the
+    /// lake may not do in time. Returns whether the fast shutdown was enough.
+    /// </summary>
+    public async Task<bool> RestartAsync()
+    {
+        try
+        {
+            await RunAsync("runuser", "-u", "postgres", "--", Bin + "/pg_ctl", "-D", Path.Combine(Dir, "data"), "-l", Path.Combine(Dir, "server.log"), "-m", "fast", "-w", "-t", "10", "restart");
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            await RunAsync("runuser", "-u", "postgres", "--", Bin + "/pg_ctl", "-D", Path.Combine(Dir, "data"), "-l", Path.Combine(Dir, "server.log"), "-m", "immediate", "-w", "-t", "60", "restart");
+            return false;
+        }
+    }
+
     /// <summary>A fresh database owned by the <c>ingest</c> role.</summary>
     public async Task<string> CreateDatabaseAsync()
     {

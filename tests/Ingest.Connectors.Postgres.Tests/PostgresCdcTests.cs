@@ -178,29 +178,7 @@ public sealed class PostgresCdcTests(PgServer pg)
     /// <summary>The merge table holds exactly the source's rows: each key once, every value equal.</summary>
     private async Task AssertMirrorsAsync(string db, string table, string tablePath)
     {
-        var expected = new List<string>();
-        await using (var conn = new NpgsqlConnection(pg.Admin(db)))
-        {
-            await conn.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"SELECT * FROM {table} ORDER BY 1", conn);
-            await using var r = await cmd.ExecuteReaderAsync();
-            while (await r.ReadAsync())
-            {
-                var values = new object?[r.FieldCount];
-                for (var i = 0; i < r.FieldCount; i++)
-                {
-                    values[i] = r.IsDBNull(i) ? null : r.GetValue(i);
-                }
-
-                expected.Add(string.Join("|", values.Select(Lake.Show)));
-            }
-        }
-
-        var rows = await Lake.ReadAsync(tablePath);
-        var actual = rows
-            .Select(row => string.Join("|", row.Where(kv => !kv.Key.StartsWith('_')).Select(kv => Lake.Show(kv.Value))))
-            .OrderBy(s => long.Parse(s.Split('|')[0], CultureInfo.InvariantCulture))
-            .ToList();
+        var (expected, actual) = await Mirror.RowsAsync(pg.Admin(db), table, tablePath);
         Assert.Equal(expected.Count, actual.Count);
         Assert.Equal(expected, actual);
     }

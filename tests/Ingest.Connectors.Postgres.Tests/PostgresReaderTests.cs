@@ -119,6 +119,71 @@ public sealed class PostgresReaderTests(PgServer pg)
     }
 
     [Fact]
+    public async Task Stream_added_after_the_first_read_joins_the_publication_is_snapshotted_and_then_streamed()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, """
+            CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 300) g;
+            CREATE TABLE b (id int PRIMARY KEY, v text); INSERT INTO b SELECT g, 'b' || g FROM generate_series(1, 300) g;
+            """, "ingest");
+        var config = Json(pg.Config(db, "s_added", ", \"chunkSize\": 100"));
+        var mirrors = new Dictionary<string, Mirror> { ["public.a"] = new(), ["public.b"] = new() };
+
+        Checkpoint? last = null;
+        await using (var first = Open(config, null, "public.a"))
+        {
+            await foreach (var m in first.ReadAsync(CancellationToken.None))
+            {
+                if (m is ChangeBatch batch)
+                {
+                    mirrors[batch.Stream].Apply(batch);
+                }
+                else if (m is Checkpoint c)
+                {
+                    last = c;
+                }
+                else if (m is CaughtUp)
+                {
+                    break;
+                }
+            }
+        }
+
+        Assert.Empty(mirrors["public.b"].Rows);
+        Assert.False(await pg.ScalarAsync<bool>(db, "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'pub_s_added' AND tablename = 'b')"));
+
+        // Changes before b joins the publication reach the lake through b's snapshot; changes after it, through the stream.
+        await pg.ExecAsync(db, "UPDATE a SET v = 'a-late' WHERE id = 5; UPDATE b SET v = 'b-before' WHERE id = 7; DELETE FROM b WHERE id = 8", "ingest");
+        var snapshotted = false;
+        await using (var second = Open(config, last!.State, "public.a", "public.b"))
+        {
+            var wroteAfter = false;
+            await foreach (var m in second.ReadAsync(CancellationToken.None))
+            {
+                if (m is ChangeBatch batch)
+                {
+                    snapshotted |= batch.Stream == "public.b" && batch.Ops.Contains(ChangeOp.Read);
+                    mirrors[batch.Stream].Apply(batch);
+                    if (batch.Stream == "public.b" && mirrors["public.b"].Rows.ContainsKey(9999))
+                    {
+                        break;
+                    }
+                }
+                else if (m is CaughtUp && !wroteAfter)
+                {
+                    wroteAfter = true;
+                    await pg.ExecAsync(db, "UPDATE b SET v = 'b-after' WHERE id = 9; DELETE FROM b WHERE id = 10; INSERT INTO a VALUES (9999, 'a-new'); INSERT INTO b VALUES (9999, 'b-new')", "ingest");
+                }
+            }
+        }
+
+        Assert.True(snapshotted, "b should have been snapshotted");
+        Assert.True(await pg.ScalarAsync<bool>(db, "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'pub_s_added' AND tablename = 'b')"));
+        Assert.Equal(await SourceAsync(db, "a"), mirrors["public.a"].Rows);
+        Assert.Equal(await SourceAsync(db, "b"), mirrors["public.b"].Rows);
+    }
+
+    [Fact]
     public async Task Check_names_a_slot_in_use_by_another_reader()
     {
         var db = await pg.CreateDatabaseAsync();
