@@ -84,7 +84,10 @@ internal static class TestData
         return n;
     }
 
-    /// <summary>The shared folder holding delta-golden: env INGEST_SHARED_DIR, else an upward search for a folder 'shared' containing it.</summary>
+    /// <summary>
+    /// The folder holding delta-golden: env INGEST_SHARED_DIR, else the repository's copy in tests/data (found by an
+    /// upward search from the test binaries), so a fresh clone runs the golden tests on its own.
+    /// </summary>
     public static string SharedDir()
     {
         var env = Environment.GetEnvironmentVariable("INGEST_SHARED_DIR");
@@ -95,14 +98,14 @@ internal static class TestData
 
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = System.IO.Path.Combine(dir.FullName, "shared");
+            var candidate = System.IO.Path.Combine(dir.FullName, "tests", "data");
             if (Directory.Exists(System.IO.Path.Combine(candidate, "delta-golden")))
             {
                 return candidate;
             }
         }
 
-        throw new InvalidOperationException("No 'shared/delta-golden' folder found above the test binaries; set INGEST_SHARED_DIR.");
+        throw new InvalidOperationException("No tests/data/delta-golden folder found above the test binaries; set INGEST_SHARED_DIR.");
     }
 
     public static DuckDBConnection DuckDb()
