@@ -87,7 +87,7 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
         Checkpoint? latest = null;
         long rows = 0;
         var sinceCommit = Stopwatch.StartNew();
-        var reader = connector.OpenReader(new ReadContext(connection.Name, config, selections, resume, new NullConnectorLog()));
+        var reader = connector.OpenReader(new ReadContext(connection.Name, config, selections, resume, new ConnectorLogAdapter(logger, connection.Name)));
         try
         {
             status.State = ConnectionState.Running;
@@ -278,13 +278,6 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
         : s.SupportedSyncModes.Count > 0 ? s.SupportedSyncModes[0] : SyncMode.FullRefresh;
 
     private sealed record StreamTopic(string Name, int[] KeyOrdinals, Headers Headers);
-
-    private sealed class NullConnectorLog : IConnectorLog
-    {
-        public void Write(ConnectorLogLevel level, string message, Exception? exception = null)
-        {
-        }
-    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Connection} (kafka source): failed: {Error}")]
     private static partial void LogFailed(ILogger logger, string connection, string error);

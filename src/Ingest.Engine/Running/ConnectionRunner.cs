@@ -586,21 +586,6 @@ internal sealed partial class ConnectionRunner(
         }
     }
 
-    private sealed class ConnectorLogAdapter(ILogger logger, string connection) : IConnectorLog
-    {
-        public void Write(ConnectorLogLevel level, string message, Exception? exception = null)
-        {
-            var l = level switch
-            {
-                ConnectorLogLevel.Debug => LogLevel.Debug,
-                ConnectorLogLevel.Information => LogLevel.Information,
-                ConnectorLogLevel.Warning => LogLevel.Warning,
-                _ => LogLevel.Error,
-            };
-            LogConnector(logger, l, exception, connection, message);
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}: restart {Attempt}/{Max} in {Seconds:0.0} s after a transient failure: {Error}")]
     private static partial void LogRetry(ILogger logger, string connection, int attempt, int max, double seconds, string error);
 
@@ -634,6 +619,4 @@ internal sealed partial class ConnectionRunner(
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Connection}.{Stream}: committed version {Version} ({Rows} rows, checkpoint #{Sequence})")]
     private static partial void LogCommit(ILogger logger, string connection, string stream, long version, long rows, long sequence);
 
-    [LoggerMessage(Message = "{Connection} (connector): {Message}")]
-    private static partial void LogConnector(ILogger logger, LogLevel level, Exception? exception, string connection, string message);
 }
