@@ -51,7 +51,7 @@ public sealed partial class DeltaTable
         var adds = writer.Finish();
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var live = _snapshot.Files;
-        var removes = live.Select(f => new RemoveAction(f.Path, now, true, true, f.PartitionValues, f.Size) { DeletionVector = f.DeletionVector }).ToList();
+        var removes = live.Select(f => RemoveOf(f, now)).ToList();
         var pending = new PendingCommit
         {
             Options = options,
@@ -87,17 +87,7 @@ public sealed partial class DeltaTable
         var snapshot = _snapshot;
         var schema = snapshot.Schema;
         var source = request.Rows;
-        WriterFeatures.Check(readState, Path, "merge", removesData: true);
-        CheckSchema(source.Schema, snapshot, "history source");
-        if (request.IsDelete.Length != source.Length)
-        {
-            throw new ArgumentException($"IsDelete has {request.IsDelete.Length} entries; the history source has {source.Length} rows.", nameof(request));
-        }
-
-        if (request.KeyColumns.Count == 0)
-        {
-            throw new ArgumentException("A history merge needs at least one key column.", nameof(request));
-        }
+        CheckKeyedSource(readState, snapshot, source, request.IsDelete, request.KeyColumns, "history source", "history merge", nameof(request));
 
         int Ordinal(string name, string what) => schema.IndexOf(name) is var i and >= 0 ? i
             : throw new ArgumentException($"The table has no {what} column '{name}' ({schema}); an SCD type 2 table needs {ScdColumns.ValidFrom}, {ScdColumns.ValidTo} and {ScdColumns.IsCurrent}.", nameof(request));
@@ -322,7 +312,7 @@ public sealed partial class DeltaTable
                 }
 
                 bytesRemoved += file.Size;
-                removes.Add(new RemoveAction(file.Path, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, true, file.PartitionValues, file.Size) { DeletionVector = file.DeletionVector });
+                removes.Add(RemoveOf(file, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
             }
 
             if (newRows.Count > 0)
@@ -332,34 +322,8 @@ public sealed partial class DeltaTable
                 writer.Write(WithValidity(taken, toOrdinal, currentOrdinal, newTo.ToArray(), newCurrent.ToArray(), type));
             }
 
-            var adds = writer.Finish();
-            var pending = new PendingCommit
-            {
-                Options = options,
-                Adds = adds.ToList(),
-                Removes = removes,
-                ReadFiles = readFiles,
-                ConflictsWithAdd = pruning.MayContainAnyKey,
-                RowsWritten = writer.RowsWritten,
-                DefaultParameters =
-                {
-                    ["predicate"] = new JsonArray(request.KeyColumns.Select(k => (JsonNode)$"(target.{k} = source.{k})").Append($"target.{ScdColumns.IsCurrent}").ToArray()).ToJsonString(),
-                },
-                Metrics =
-                {
-                    ["numSourceRows"] = Committer.Metric(source.Length),
-                    ["numTargetRowsInserted"] = Committer.Metric(newRows.Count),
-                    ["numTargetRowsUpdated"] = Committer.Metric(closed - closedByDelete),
-                    ["numTargetRowsDeleted"] = Committer.Metric(closedByDelete),
-                    ["numTargetRowsCopied"] = Committer.Metric(copied - closed),
-                    ["numSourceRowsSkipped"] = Committer.Metric(skipped),
-                    ["numOutputRows"] = Committer.Metric(writer.RowsWritten),
-                    ["numTargetFilesAdded"] = Committer.Metric(adds.Count),
-                    ["numTargetFilesRemoved"] = Committer.Metric(removes.Count),
-                    ["numTargetBytesAdded"] = Committer.Metric(adds.Sum(a => a.Size)),
-                    ["numTargetBytesRemoved"] = Committer.Metric(bytesRemoved),
-                },
-            };
+            var pending = MergeCommit(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns).Append($"target.{ScdColumns.IsCurrent}"),
+                new MergeMetrics(source.Length, newRows.Count, closed - closedByDelete, closedByDelete, copied - closed, skipped, bytesRemoved));
             return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);
         }
         catch

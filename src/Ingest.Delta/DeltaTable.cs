@@ -313,6 +313,67 @@ public sealed partial class DeltaTable
         _ => a == b,
     };
 
+    /// <summary>Checks a keyed source (merge or history merge) against the table: writable, same schema, one IsDelete per row, keys named.</summary>
+    private void CheckKeyedSource(LogState readState, DeltaSnapshot snapshot, RecordBatch source, bool[] isDelete, IReadOnlyList<string> keyColumns, string what, string operation, string paramName)
+    {
+        WriterFeatures.Check(readState, Path, "merge", removesData: true);
+        CheckSchema(source.Schema, snapshot, what);
+        if (isDelete.Length != source.Length)
+        {
+            throw new ArgumentException($"IsDelete has {isDelete.Length} entries; the {what} has {source.Length} rows.", paramName);
+        }
+
+        if (keyColumns.Count == 0)
+        {
+            throw new ArgumentException($"A {operation} needs at least one key column.", paramName);
+        }
+    }
+
+    /// <summary>The remove action for a live file replaced or deleted at <paramref name="timestamp"/>.</summary>
+    private static RemoveAction RemoveOf(AddFile file, long timestamp) =>
+        new(file.Path, timestamp, true, true, file.PartitionValues, file.Size) { DeletionVector = file.DeletionVector };
+
+    /// <summary>The key conditions of a merge predicate, as Spark spells them.</summary>
+    private static IEnumerable<string> MergePredicate(IReadOnlyList<string> keyColumns) => keyColumns.Select(k => $"(target.{k} = source.{k})");
+
+    /// <summary>Row counts of a merge commit (Spark's MERGE operationMetrics); <see cref="Skipped"/> only where the operation skips replays.</summary>
+    private readonly record struct MergeMetrics(long SourceRows, long Inserted, long Updated, long Deleted, long Copied, long? Skipped, long BytesRemoved);
+
+    /// <summary>The commit of a copy-on-write merge: the files written replace <paramref name="removes"/>; a concurrent add that may hold a key conflicts.</summary>
+    private static PendingCommit MergeCommit(CommitOptions options, TableWriter writer, List<RemoveAction> removes, HashSet<string> readFiles, FilePruning pruning, IEnumerable<string> predicate, MergeMetrics m)
+    {
+        var adds = writer.Finish();
+        var metrics = new Dictionary<string, string>
+        {
+            ["numSourceRows"] = Committer.Metric(m.SourceRows),
+            ["numTargetRowsInserted"] = Committer.Metric(m.Inserted),
+            ["numTargetRowsUpdated"] = Committer.Metric(m.Updated),
+            ["numTargetRowsDeleted"] = Committer.Metric(m.Deleted),
+            ["numTargetRowsCopied"] = Committer.Metric(m.Copied),
+        };
+        if (m.Skipped is { } skipped)
+        {
+            metrics["numSourceRowsSkipped"] = Committer.Metric(skipped);
+        }
+
+        metrics["numOutputRows"] = Committer.Metric(writer.RowsWritten);
+        metrics["numTargetFilesAdded"] = Committer.Metric(adds.Count);
+        metrics["numTargetFilesRemoved"] = Committer.Metric(removes.Count);
+        metrics["numTargetBytesAdded"] = Committer.Metric(adds.Sum(a => a.Size));
+        metrics["numTargetBytesRemoved"] = Committer.Metric(m.BytesRemoved);
+        return new PendingCommit
+        {
+            Options = options,
+            Adds = adds.ToList(),
+            Removes = removes,
+            ReadFiles = readFiles,
+            ConflictsWithAdd = pruning.MayContainAnyKey,
+            RowsWritten = writer.RowsWritten,
+            DefaultParameters = { ["predicate"] = new JsonArray(predicate.Select(p => (JsonNode)p).ToArray()).ToJsonString() },
+            Metrics = metrics,
+        };
+    }
+
     private async Task<CommitResult> CommitAsync(LogState readState, PendingCommit pending, int filesRemoved, CancellationToken ct)
     {
         var (version, state) = await Committer.CommitAsync(_store, readState, pending, ct).ConfigureAwait(false);
@@ -351,17 +412,7 @@ public sealed partial class DeltaTable
         var snapshot = _snapshot;
         var schema = snapshot.Schema;
         var source = request.Rows;
-        WriterFeatures.Check(readState, Path, "merge", removesData: true);
-        CheckSchema(source.Schema, snapshot, "merge source");
-        if (request.IsDelete.Length != source.Length)
-        {
-            throw new ArgumentException($"IsDelete has {request.IsDelete.Length} entries; the merge source has {source.Length} rows.", nameof(request));
-        }
-
-        if (request.KeyColumns.Count == 0)
-        {
-            throw new ArgumentException("A merge needs at least one key column.", nameof(request));
-        }
+        CheckKeyedSource(readState, snapshot, source, request.IsDelete, request.KeyColumns, "merge source", "merge", nameof(request));
 
         var keyOrdinals = request.KeyColumns.Select(k => schema.IndexOf(k) is var i and >= 0 ? i : throw new ArgumentException($"Key column '{k}' is not a column of the table ({schema}).", nameof(request))).ToArray();
         var versionOrdinal = request.VersionColumn is null ? -1
@@ -455,7 +506,7 @@ public sealed partial class DeltaTable
                 }
 
                 bytesRemoved += file.Size;
-                removes.Add(new RemoveAction(file.Path, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, true, file.PartitionValues, file.Size) { DeletionVector = file.DeletionVector });
+                removes.Add(RemoveOf(file, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
             }
 
             var fromSource = new List<int>();
@@ -477,33 +528,8 @@ public sealed partial class DeltaTable
                 writer.Write(fromSource.Count == source.Length ? source : ArrowKernels.Take(source, CollectionsMarshal.AsSpan(fromSource)));
             }
 
-            var adds = writer.Finish();
-            var pending = new PendingCommit
-            {
-                Options = options,
-                Adds = adds.ToList(),
-                Removes = removes,
-                ReadFiles = readFiles,
-                ConflictsWithAdd = pruning.MayContainAnyKey,
-                RowsWritten = writer.RowsWritten,
-                DefaultParameters =
-                {
-                    ["predicate"] = new JsonArray(request.KeyColumns.Select(k => (JsonNode)$"(target.{k} = source.{k})").ToArray()).ToJsonString(),
-                },
-                Metrics =
-                {
-                    ["numSourceRows"] = Committer.Metric(source.Length),
-                    ["numTargetRowsInserted"] = Committer.Metric(inserted),
-                    ["numTargetRowsUpdated"] = Committer.Metric(updated),
-                    ["numTargetRowsDeleted"] = Committer.Metric(deleted),
-                    ["numTargetRowsCopied"] = Committer.Metric(copied),
-                    ["numOutputRows"] = Committer.Metric(writer.RowsWritten),
-                    ["numTargetFilesAdded"] = Committer.Metric(adds.Count),
-                    ["numTargetFilesRemoved"] = Committer.Metric(removes.Count),
-                    ["numTargetBytesAdded"] = Committer.Metric(adds.Sum(a => a.Size)),
-                    ["numTargetBytesRemoved"] = Committer.Metric(bytesRemoved),
-                },
-            };
+            var pending = MergeCommit(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns),
+                new MergeMetrics(source.Length, inserted, updated, deleted, copied, null, bytesRemoved));
             return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -521,7 +547,7 @@ public sealed partial class DeltaTable
         var snapshot = _snapshot;
         WriterFeatures.Check(readState, Path, "delete", removesData: true);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var removes = snapshot.Files.Select(f => new RemoveAction(f.Path, now, true, true, f.PartitionValues, f.Size) { DeletionVector = f.DeletionVector }).ToList();
+        var removes = snapshot.Files.Select(f => RemoveOf(f, now)).ToList();
         var pending = new PendingCommit
         {
             Options = options,

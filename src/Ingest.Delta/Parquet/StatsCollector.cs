@@ -201,6 +201,46 @@ internal abstract class StatNode
     public virtual void WriteNullCount(Utf8JsonWriter w) => w.WriteNumber(Name, NullCount);
 
     protected static bool Valid(IArrowArray a, bool[]? parentValid, int i) => a.IsValid(i) && (parentValid is null || parentValid[i]);
+
+    /// <summary>
+    /// Folds the valid values of <paramref name="values"/> (the array's value span) into <paramref name="min"/> and
+    /// <paramref name="max"/>, each converted to <typeparamref name="TStat"/>, and counts the nulls. Typed, never boxed.
+    /// </summary>
+    /// <returns>Whether any value was valid.</returns>
+    protected bool ScanMinMax<TValue, TStat>(IArrowArray a, ReadOnlySpan<TValue> values, bool[]? parentValid, ref TStat min, ref TStat max)
+        where TValue : struct, System.Numerics.INumberBase<TValue>
+        where TStat : struct, System.Numerics.INumber<TStat>
+    {
+        TStat lo = min, hi = max;
+        long nulls = 0;
+        var any = false;
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (!Valid(a, parentValid, i))
+            {
+                nulls++;
+                continue;
+            }
+
+            var v = TStat.CreateTruncating(values[i]);
+            if (v < lo)
+            {
+                lo = v;
+            }
+
+            if (v > hi)
+            {
+                hi = v;
+            }
+
+            any = true;
+        }
+
+        min = lo;
+        max = hi;
+        NullCount += nulls;
+        return any;
+    }
 }
 
 internal sealed class StructNode(string name, List<(int Ordinal, StatNode Node)> children) : StatNode(name)
@@ -289,46 +329,12 @@ internal sealed class IntegerNode(string name) : StatNode(name)
     {
         switch (array)
         {
-            case Int64Array a: Scan(a, a.Values, parentValid); break;
-            case Int32Array a: Scan(a, a.Values, parentValid); break;
-            case Int16Array a: Scan(a, a.Values, parentValid); break;
-            case Int8Array a: Scan(a, a.Values, parentValid); break;
+            case Int64Array a: _any |= ScanMinMax(a, a.Values, parentValid, ref _min, ref _max); break;
+            case Int32Array a: _any |= ScanMinMax(a, a.Values, parentValid, ref _min, ref _max); break;
+            case Int16Array a: _any |= ScanMinMax(a, a.Values, parentValid, ref _min, ref _max); break;
+            case Int8Array a: _any |= ScanMinMax(a, a.Values, parentValid, ref _min, ref _max); break;
             default: throw new InvalidOperationException($"Column '{Name}' is not an integer array ({array.Data.DataType.Name}).");
         }
-    }
-
-    private void Scan<T>(IArrowArray a, ReadOnlySpan<T> values, bool[]? parentValid)
-        where T : struct, System.Numerics.IBinaryInteger<T>
-    {
-        long min = _min, max = _max;
-        long nulls = 0;
-        var any = _any;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (!Valid(a, parentValid, i))
-            {
-                nulls++;
-                continue;
-            }
-
-            var v = long.CreateTruncating(values[i]);
-            if (v < min)
-            {
-                min = v;
-            }
-
-            if (v > max)
-            {
-                max = v;
-            }
-
-            any = true;
-        }
-
-        _min = min;
-        _max = max;
-        _any = any;
-        NullCount += nulls;
     }
 
     public override void WriteMin(Utf8JsonWriter w)
@@ -421,19 +427,7 @@ internal sealed class DateNode(string name) : StatNode(name)
     public override void Add(IArrowArray array, bool[]? parentValid)
     {
         var a = (Date32Array)array;
-        var values = a.Values;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (!Valid(a, parentValid, i))
-            {
-                NullCount++;
-                continue;
-            }
-
-            _min = Math.Min(_min, values[i]);
-            _max = Math.Max(_max, values[i]);
-            _any = true;
-        }
+        _any |= ScanMinMax(a, a.Values, parentValid, ref _min, ref _max);
     }
 
     private static string Format(int days) => DateOnly.FromDayNumber(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + days).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
@@ -471,19 +465,7 @@ internal sealed class TimestampNode(string name, bool utc) : StatNode(name)
             throw new InvalidOperationException($"Column '{Name}' must hold microsecond timestamps.");
         }
 
-        var values = a.Values;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (!Valid(a, parentValid, i))
-            {
-                NullCount++;
-                continue;
-            }
-
-            _min = Math.Min(_min, values[i]);
-            _max = Math.Max(_max, values[i]);
-            _any = true;
-        }
+        _any |= ScanMinMax(a, a.Values, parentValid, ref _min, ref _max);
     }
 
     public override void WriteMin(Utf8JsonWriter w)
