@@ -83,6 +83,72 @@ internal sealed class KeyIndex
         return -1;
     }
 
+    /// <summary>
+    /// Of rows spread over several parts (each part's key columns, all parts of the same types), the newest row per key:
+    /// rows are read in order from row <paramref name="firstRow"/> of part <paramref name="firstPart"/> on, a later row of
+    /// a key replaces an earlier one, and the winners come back in that same order. Keys are hashed and compared typed,
+    /// straight on the Arrow arrays: no key object per row.
+    /// </summary>
+    /// <param name="parts">Per part, its key columns.</param>
+    /// <param name="lengths">Per part, its row count.</param>
+    /// <param name="firstPart">The part to start at.</param>
+    /// <param name="firstRow">The row of <paramref name="firstPart"/> to start at (later parts start at 0).</param>
+    public static List<(int Part, int Row)> LatestPerKey(IReadOnlyList<IArrowArray[]> parts, IReadOnlyList<int> lengths, int firstPart, int firstRow)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        ArgumentNullException.ThrowIfNull(lengths);
+        if (parts.Count != lengths.Count)
+        {
+            throw new ArgumentException($"{parts.Count} parts of key columns but {lengths.Count} lengths.", nameof(lengths));
+        }
+
+        var total = 0;
+        for (var p = firstPart; p < parts.Count; p++)
+        {
+            total += lengths[p] - (p == firstPart ? firstRow : 0);
+        }
+
+        // One entry per distinct key: its newest (part, row) and the next entry with the same hash.
+        var heads = new Dictionary<ulong, int>(Math.Max(total, 0));
+        var winners = new List<(int Part, int Row)>(Math.Max(total, 0));
+        var next = new List<int>(Math.Max(total, 0));
+        for (var p = firstPart; p < parts.Count; p++)
+        {
+            var keys = parts[p];
+            for (var r = p == firstPart ? firstRow : 0; r < lengths[p]; r++)
+            {
+                ref var head = ref CollectionsMarshal.GetValueRefOrAddDefault(heads, Hash(keys, r), out var exists);
+                var found = -1;
+                if (exists)
+                {
+                    for (var e = head; e >= 0; e = next[e])
+                    {
+                        var (wp, wr) = winners[e];
+                        if (KeysEqual(parts[wp], wr, keys, r))
+                        {
+                            found = e;
+                            break;
+                        }
+                    }
+                }
+
+                if (found >= 0)
+                {
+                    winners[found] = (p, r);
+                    continue;
+                }
+
+                next.Add(exists ? head : -1);
+                winners.Add((p, r));
+                head = winners.Count - 1;
+            }
+        }
+
+        // Entries were made in first-seen order; the newest rows are wanted in emission order.
+        winners.Sort();
+        return winners;
+    }
+
     private static ulong Hash(IArrowArray[] keys, int row)
     {
         ulong h = 14695981039346656037UL;

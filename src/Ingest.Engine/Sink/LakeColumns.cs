@@ -285,39 +285,4 @@ internal static class LakeColumns
             }
         }
     }
-
-    /// <summary>A key of a row as text, for de-duplicating by primary key (keys only; the rest of the row is never touched).</summary>
-    public static string Key(RecordBatch batch, int[] keyOrdinals, int row, StringBuilder sb)
-    {
-        sb.Clear();
-        foreach (var k in keyOrdinals)
-        {
-            var col = batch.Column(k);
-            if (col.IsNull(row))
-            {
-                sb.Append("\u0000N");
-            }
-            else
-            {
-                switch (col)
-                {
-                    case Int32Array a: sb.Append(a.GetValue(row)!.Value); break;
-                    case Int64Array a: sb.Append(a.GetValue(row)!.Value); break;
-                    case Int16Array a: sb.Append(a.GetValue(row)!.Value); break;
-                    case Int8Array a: sb.Append(a.GetValue(row)!.Value); break;
-                    case StringArray a: sb.Append(a.GetString(row)); break;
-                    case BooleanArray a: sb.Append(a.GetValue(row)!.Value ? 't' : 'f'); break;
-                    case Date32Array a: sb.Append(a.GetValue(row)!.Value); break;
-                    case TimestampArray a: sb.Append(a.GetValue(row)!.Value); break;
-                    case BinaryArray a: sb.Append(Convert.ToHexString(a.GetBytes(row))); break;
-                    case Decimal128Array a: sb.Append(DecimalMath.ToText(DecimalMath.ReadUnscaled(a.ValueBuffer.Span.Slice((a.Offset + row) * 16, 16)), ((Decimal128Type)a.Data.DataType).Scale)); break;
-                    default: sb.Append(System.Text.Json.JsonSerializer.Serialize(ArrowValues.GetValue(col, row))); break;
-                }
-            }
-
-            sb.Append('\u0001');
-        }
-
-        return sb.ToString();
-    }
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Apache.Arrow;
 using Ingest.Delta;
+using Ingest.Delta.Operations;
 using Ingest.Engine.Pipelines;
 using Ingest.Sdk.Records;
 using Ingest.Sdk.Types;
@@ -533,19 +534,18 @@ internal sealed class TableSink
             }
         }
 
-        // Newest row per key wins (emission order).
-        var latest = new Dictionary<string, (int Source, int Row)>(StringComparer.Ordinal);
-        var sb = new StringBuilder();
-        for (var s = fromSeg; s < segments.Count; s++)
+        // Newest row per key wins (emission order): typed hashing and equality on the key columns, as the merge does.
+        var keys = new IArrowArray[segments.Count][];
+        var lengths = new int[segments.Count];
+        for (var s = 0; s < segments.Count; s++)
         {
             var seg = segments[s];
-            for (var r = s == fromSeg ? fromRow : 0; r < seg.Length; r++)
-            {
-                latest[LakeColumns.Key(seg.Rows, _keyOrdinals, r, sb)] = (s, r);
-            }
+            keys[s] = System.Array.ConvertAll(_keyOrdinals, seg.Rows.Column);
+            lengths[s] = seg.Length;
         }
 
-        if (latest.Count == 0)
+        var picks = KeyIndex.LatestPerKey(keys, lengths, fromSeg, fromRow);
+        if (picks.Count == 0)
         {
             // Only a truncate (and what it removed): that is the whole commit.
             return (await Table.DeleteAllAsync(options, cancellationToken), 0);
@@ -556,12 +556,12 @@ internal sealed class TableSink
             await Table.DeleteAllAsync(new CommitOptions("DELETE", new Dictionary<string, string> { ["predicate"] = "[]" }), cancellationToken);
         }
 
-        var picks = latest.Values.OrderBy(p => p.Source).ThenBy(p => p.Row).ToList();
         var isDelete = new bool[picks.Count];
         for (var i = 0; i < picks.Count; i++)
         {
-            var seg = segments[picks[i].Source];
-            isDelete[i] = seg.Ops[seg.Start + picks[i].Row] == ChangeOp.Delete;
+            var (part, row) = picks[i];
+            var seg = segments[part];
+            isDelete[i] = seg.Ops[seg.Start + row] == ChangeOp.Delete;
         }
 
         using var rows = LakeColumns.Gather(_arrowSchema, segments.Select(s => s.Rows).ToList(), picks);
