@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json;
-using Apache.Arrow;
-using Ingest.Delta;
 
 namespace Ingest.Connectors.Dropbox.Tests;
 
@@ -66,48 +63,9 @@ public sealed class EndToEndTests
         }
     }
 
-    private static async Task<List<long>> IdsAsync(string tablePath)
-    {
-        var table = await DeltaTable.TryOpenAsync(tablePath, CancellationToken.None) ?? throw new InvalidOperationException($"No table at {tablePath}");
-        var ids = new List<long>();
-        await foreach (var batch in table.ScanAsync(table.Snapshot, CancellationToken.None))
-        {
-            using (batch)
-            {
-                var column = (Int64Array)batch.Column(batch.Schema.GetFieldIndex("id"));
-                for (var r = 0; r < batch.Length; r++)
-                {
-                    ids.Add(column.GetValue(r)!.Value);
-                }
-            }
-        }
+    private static async Task<List<long>> IdsAsync(string tablePath) =>
+        (await Repo.ReadTableAsync(tablePath)).Select(r => (long)r["id"]!).ToList();
 
-        return ids;
-    }
-
-    private static async Task<(int Code, string Out, string Err)> RunAsync(string dir, string pipeline)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ingest.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var repo = root?.FullName ?? throw new InvalidOperationException("Cannot find Ingest.sln above " + AppContext.BaseDirectory);
-        var dll = Path.Combine(repo, "src", "Ingest.Host", "bin", "Debug", "net10.0", "ingest.dll");
-        Assert.True(File.Exists(dll), "ingest.dll is not built (src/Ingest.Host/bin/Debug/net10.0)");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
-        foreach (var a in new[] { dll, "run", pipeline, "--once", "--plugins", Path.Combine(repo, "artifacts", "plugins") })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["INGEST_DATA"] = Path.Combine(dir, "state");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Out, string Err)> RunAsync(string dir, string pipeline) =>
+        Repo.RunIngestAsync(Path.Combine(dir, "state"), dir, "run", pipeline, "--once", "--plugins", Repo.Plugins);
 }

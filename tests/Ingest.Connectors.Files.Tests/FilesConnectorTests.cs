@@ -79,7 +79,7 @@ public sealed class FilesConnectorTests
         var config = Config(dir.Path);
 
         Checkpoint durable;
-        await using (var first = new ReadSession(config, null, "orders"))
+        await using (var first = new ReadSession(new FilesConnector(), config, null, "orders"))
         {
             Assert.True(await first.CaughtUpAsync());
             Assert.Equal([1L, 2L, 3L], Ids(first.RowsOf("orders")));
@@ -88,7 +88,7 @@ public sealed class FilesConnectorTests
         }
 
         // Nothing new: a resumed read emits nothing.
-        await using (var second = new ReadSession(config, durable.State, "orders"))
+        await using (var second = new ReadSession(new FilesConnector(), config, durable.State, "orders"))
         {
             Assert.True(await second.CaughtUpAsync());
             Assert.Empty(second.RowsOf("orders"));
@@ -98,13 +98,13 @@ public sealed class FilesConnectorTests
         // A new file is read, but its checkpoint is never made durable (the process dies): the next read reads it again.
         dir.Write("orders/sub/c.csv.gz", "", secondsAgo: 10);
         dir.WriteBytes("orders/sub/c.csv.gz", Compress.Gzip("id\n4\n5\n"), secondsAgo: 10);
-        await using (var third = new ReadSession(config, durable.State, "orders"))
+        await using (var third = new ReadSession(new FilesConnector(), config, durable.State, "orders"))
         {
             Assert.True(await third.CaughtUpAsync());
             Assert.Equal([4L, 5L], Ids(third.RowsOf("orders")));
         }
 
-        await using (var fourth = new ReadSession(config, durable.State, "orders"))
+        await using (var fourth = new ReadSession(new FilesConnector(), config, durable.State, "orders"))
         {
             Assert.True(await fourth.CaughtUpAsync());
             Assert.Equal([4L, 5L], Ids(fourth.RowsOf("orders")));
@@ -113,7 +113,7 @@ public sealed class FilesConnectorTests
             durable = fourth.LastCheckpoint!;
         }
 
-        await using (var fifth = new ReadSession(config, durable.State, "orders"))
+        await using (var fifth = new ReadSession(new FilesConnector(), config, durable.State, "orders"))
         {
             Assert.True(await fifth.CaughtUpAsync());
             Assert.Empty(fifth.RowsOf("orders"));
@@ -129,7 +129,7 @@ public sealed class FilesConnectorTests
 
         Checkpoint? mid = null;
         List<SourcePosition> before;
-        await using (var first = new ReadSession(config, null, "orders"))
+        await using (var first = new ReadSession(new FilesConnector(), config, null, "orders"))
         {
             var checkpoints = 0;
             await first.ReadUntilAsync(m => m is Checkpoint && ++checkpoints == 2);
@@ -138,7 +138,7 @@ public sealed class FilesConnectorTests
             Assert.Equal([1L, 2L, 3L, 4L], Ids(first.RowsOf("orders")));
         }
 
-        await using var resumed = new ReadSession(config, mid!.State, "orders");
+        await using var resumed = new ReadSession(new FilesConnector(), config, mid!.State, "orders");
         Assert.True(await resumed.CaughtUpAsync());
 
         Assert.Equal([5L, 6L, 7L, 8L, 9L], Ids(resumed.RowsOf("orders")));
@@ -154,7 +154,7 @@ public sealed class FilesConnectorTests
         dir.Write("orders/a.csv", "id\n1\n", secondsAgo: 30);
         var config = Config(dir.Path);
 
-        await using var session = new ReadSession(config, null, "orders");
+        await using var session = new ReadSession(new FilesConnector(), config, null, "orders");
         Assert.True(await session.CaughtUpAsync());
         Assert.Equal([1L], Ids(session.RowsOf("orders")));
 
@@ -176,7 +176,7 @@ public sealed class FilesConnectorTests
         using var dir = new TempDir();
         dir.Write("orders/a.csv", "id\n1\n\"2\n", secondsAgo: 30);
 
-        await using (var both = new ReadSession(Config(dir.Path), null, "orders", "orders__dead_letters"))
+        await using (var both = new ReadSession(new FilesConnector(), Config(dir.Path), null, "orders", "orders__dead_letters"))
         {
             Assert.True(await both.CaughtUpAsync());
             Assert.Equal([1L], Ids(both.RowsOf("orders")));
@@ -184,7 +184,7 @@ public sealed class FilesConnectorTests
             Assert.Equal(3L, dead["_line"]);
         }
 
-        await using var rowsOnly = new ReadSession(Config(dir.Path), null, "orders");
+        await using var rowsOnly = new ReadSession(new FilesConnector(), Config(dir.Path), null, "orders");
         Assert.True(await rowsOnly.CaughtUpAsync());
         Assert.DoesNotContain(rowsOnly.Batches, b => b.Stream == "orders__dead_letters");
     }
@@ -208,7 +208,7 @@ public sealed class FilesConnectorTests
             dir.Write($"orders/{i}.csv", $"id\n{i}\n", secondsAgo: 3600 * 3);
         }
 
-        await using var session = new ReadSession(Config(dir.Path), null, "orders");
+        await using var session = new ReadSession(new FilesConnector(), Config(dir.Path), null, "orders");
         Assert.True(await session.CaughtUpAsync());
 
         var ledger = session.LastCheckpoint!.State.GetProperty("tables").GetProperty("orders");

@@ -1,72 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Ingest.Delta;
-using Ingest.Sdk.Records;
 using Npgsql;
 
 namespace Ingest.Connectors.Postgres.Tests;
-
-/// <summary>A temporary folder, removed at the end.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "ingest-pg-tests-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-}
-
-/// <summary>Where the repository's built pieces are (as in Ingest.Engine.Tests).</summary>
-internal static class Repo
-{
-    public static string Root { get; } = FindRoot();
-
-    public static string Plugins => Path.Combine(Root, "artifacts", "plugins");
-
-    public static string IngestDll
-    {
-        get
-        {
-            var local = Path.Combine(AppContext.BaseDirectory, "ingest.dll");
-            if (File.Exists(local) && File.Exists(Path.Combine(AppContext.BaseDirectory, "ingest.runtimeconfig.json")))
-            {
-                return local;
-            }
-
-            // The host is built by the solution build, in the configuration these tests were built in.
-            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-            var host = Path.Combine(Root, "src", "Ingest.Host", "bin", configuration, "net10.0", "ingest.dll");
-            return File.Exists(host) ? host : throw new FileNotFoundException($"ingest.dll is not built (looked in {host}): build Ingest.sln or src/Ingest.Host first");
-        }
-    }
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Ingest.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (Ingest.sln).");
-    }
-}
 
 /// <summary>Runs <c>ingest</c> as a child process.</summary>
 internal static class Cli
@@ -75,30 +12,8 @@ internal static class Cli
 
     public static async Task<Outcome> RunAsync(string dataDir, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Repo.IngestDll);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["INGEST_DATA"] = dataDir;
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"ingest {string.Join(' ', args)} did not finish in 3 minutes: {await stderr}");
-        }
-
-        return new Outcome(p.ExitCode, await stdout, await stderr);
+        var (code, stdout, stderr) = await Repo.RunIngestAsync(dataDir, null, args);
+        return new Outcome(code, stdout, stderr);
     }
 
     /// <summary>Writes a pipeline of one postgres connection merging each stream into lake/&lt;table&gt;, and runs it once.</summary>
@@ -111,18 +26,8 @@ internal static class Cli
     }
 
     /// <summary>Starts <c>ingest run</c> (continuous) on the pipeline of <see cref="WritePipelineAsync"/>; the caller stops it.</summary>
-    public static Running Start(TempDir dir)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Repo.IngestDll, "run", dir.Combine("pipeline.yaml"), "--plugins", Repo.Plugins })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["INGEST_DATA"] = dir.Combine("state");
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        return new Running(Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start"));
-    }
+    public static Running Start(TempDir dir) =>
+        new(Repo.Start(dir.Combine("state"), null, "run", dir.Combine("pipeline.yaml"), "--plugins", Repo.Plugins));
 
     /// <summary>A running <c>ingest run</c>; its output is collected as it comes.</summary>
     public sealed class Running : IDisposable
@@ -208,29 +113,7 @@ internal static class Cli
 /// <summary>Reads tables back.</summary>
 internal static class Lake
 {
-    public static async Task<List<Dictionary<string, object?>>> ReadAsync(string tablePath)
-    {
-        var table = await DeltaTable.TryOpenAsync(tablePath, CancellationToken.None) ?? throw new InvalidOperationException($"No table at {tablePath}");
-        var rows = new List<Dictionary<string, object?>>();
-        await foreach (var batch in table.ScanAsync(table.Snapshot, CancellationToken.None))
-        {
-            using (batch)
-            {
-                for (var r = 0; r < batch.Length; r++)
-                {
-                    var row = new Dictionary<string, object?>(StringComparer.Ordinal);
-                    for (var c = 0; c < batch.ColumnCount; c++)
-                    {
-                        row[batch.Schema.FieldsList[c].Name] = ArrowValues.GetValue(batch.Column(c), r);
-                    }
-
-                    rows.Add(row);
-                }
-            }
-        }
-
-        return rows;
-    }
+    public static Task<List<Dictionary<string, object?>>> ReadAsync(string tablePath) => Repo.ReadTableAsync(tablePath);
 
     /// <summary>A value in a comparable text form (arrays element by element, bytes as hex, instants as UTC ticks).</summary>
     public static string Show(object? v) => v switch

@@ -196,14 +196,7 @@ public sealed class EndToEndTests(MotoServer moto)
                   - {name: big, mode: merge}
             """);
 
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir.Path };
-        foreach (var a in new[] { Repo.IngestDll, "run", pipeline, "--once", "--plugins", Repo.Plugins })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["INGEST_DATA"] = dir.Combine("state");
-        using (var p = Process.Start(psi)!)
+        using (var p = Repo.Start(dir.Combine("state"), dir.Path, "run", pipeline, "--once", "--plugins", Repo.Plugins))
         {
             var drainOut = p.StandardOutput.ReadToEndAsync();
             var drainErr = p.StandardError.ReadToEndAsync();

@@ -148,7 +148,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
         var config = Config(bucket);
 
         Checkpoint durable;
-        await using (var first = new ReadSession(config, null, "orders"))
+        await using (var first = new ReadSession(new S3Connector(), config, null, "orders"))
         {
             Assert.True(await first.CaughtUpAsync());
             Assert.Equal([1L, 2L, 3L], Ids(first.RowsOf("orders")));
@@ -156,7 +156,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
             await first.AcknowledgeAsync(durable);
         }
 
-        await using (var second = new ReadSession(config, durable.State, "orders"))
+        await using (var second = new ReadSession(new S3Connector(), config, durable.State, "orders"))
         {
             Assert.True(await second.CaughtUpAsync());
             Assert.Empty(second.RowsOf("orders"));
@@ -165,20 +165,20 @@ public sealed class S3ConnectorTests(MotoServer moto)
 
         // A new object is read, but its checkpoint never becomes durable (the process dies): the next read reads it again.
         await moto.PutAsync(bucket, "orders/sub/c.csv.gz", Compress.Gzip("id\n4\n5\n"));
-        await using (var third = new ReadSession(config, durable.State, "orders"))
+        await using (var third = new ReadSession(new S3Connector(), config, durable.State, "orders"))
         {
             Assert.True(await third.CaughtUpAsync());
             Assert.Equal([4L, 5L], Ids(third.RowsOf("orders")));
         }
 
-        await using (var fourth = new ReadSession(config, durable.State, "orders"))
+        await using (var fourth = new ReadSession(new S3Connector(), config, durable.State, "orders"))
         {
             Assert.True(await fourth.CaughtUpAsync());
             Assert.Equal([4L, 5L], Ids(fourth.RowsOf("orders")));
             durable = fourth.LastCheckpoint!;
         }
 
-        await using (var fifth = new ReadSession(config, durable.State, "orders"))
+        await using (var fifth = new ReadSession(new S3Connector(), config, durable.State, "orders"))
         {
             Assert.True(await fifth.CaughtUpAsync());
             Assert.Empty(fifth.RowsOf("orders"));
@@ -193,7 +193,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
         var config = Config(bucket);
 
         Checkpoint? mid;
-        await using (var first = new ReadSession(config, null, "orders"))
+        await using (var first = new ReadSession(new S3Connector(), config, null, "orders"))
         {
             var checkpoints = 0;
             await first.ReadUntilAsync(m => m is Checkpoint && ++checkpoints == 2);
@@ -201,7 +201,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
             Assert.Equal([1L, 2L, 3L, 4L], Ids(first.RowsOf("orders")));
         }
 
-        await using var resumed = new ReadSession(config, mid!.State, "orders");
+        await using var resumed = new ReadSession(new S3Connector(), config, mid!.State, "orders");
         Assert.True(await resumed.CaughtUpAsync());
         Assert.Equal([5L, 6L, 7L, 8L, 9L], Ids(resumed.RowsOf("orders")));
     }
@@ -214,7 +214,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
         var config = Config(bucket);
 
         Checkpoint durable;
-        await using (var first = new ReadSession(config, null, "orders"))
+        await using (var first = new ReadSession(new S3Connector(), config, null, "orders"))
         {
             Assert.True(await first.CaughtUpAsync());
             Assert.Equal([1L], Ids(first.RowsOf("orders")));
@@ -223,7 +223,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
 
         // Same key, same size, new content: only the ETag tells the versions apart.
         await moto.PutAsync(bucket, "orders/a.csv", "id\n7\n");
-        await using var second = new ReadSession(config, durable.State, "orders");
+        await using var second = new ReadSession(new S3Connector(), config, durable.State, "orders");
         Assert.True(await second.CaughtUpAsync());
         var rows = second.RowsOf("orders");
         Assert.Equal([7L], Ids(rows));
@@ -235,7 +235,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
     {
         var bucket = await moto.CreateBucketAsync();
         await moto.PutAsync(bucket, "orders/a.csv", "id,name\n1,ann\n");
-        await using var session = new ReadSession(Config(bucket), null, "orders");
+        await using var session = new ReadSession(new S3Connector(), Config(bucket), null, "orders");
         Assert.True(await session.CaughtUpAsync());
         Assert.Equal([1L], Ids(session.RowsOf("orders")));
 
@@ -268,7 +268,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
         }
 
         await moto.PutAsync(bucket, "pq/a.parquet", await File.ReadAllBytesAsync(path));
-        await using var session = new ReadSession(Config(bucket, tables: """[{"name": "pq", "pattern": "pq/*.parquet", "format": "parquet"}]"""), null, "pq");
+        await using var session = new ReadSession(new S3Connector(), Config(bucket, tables: """[{"name": "pq", "pattern": "pq/*.parquet", "format": "parquet"}]"""), null, "pq");
 
         Assert.True(await session.CaughtUpAsync());
         var rows = session.RowsOf("pq");
@@ -359,7 +359,7 @@ public sealed class S3ConnectorTests(MotoServer moto)
     public async Task An_unreachable_endpoint_is_a_transient_error_when_reading()
     {
         var config = JsonDocument.Parse("""{"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "AKIAX", "secretAccessKey": "s", "tables": [{"name": "t", "pattern": "*.csv", "format": "csv", "columns": [{"name": "id", "type": "long"}]}]}""").RootElement;
-        await using var session = new ReadSession(config, null, "t");
+        await using var session = new ReadSession(new S3Connector(), config, null, "t");
 
         var e = await Assert.ThrowsAsync<ConnectorException>(() => session.CaughtUpAsync());
 

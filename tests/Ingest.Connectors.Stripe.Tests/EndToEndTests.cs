@@ -193,34 +193,9 @@ public sealed class EndToEndTests
         return rows;
     }
 
-    private static async Task<(int Code, string Out, string Err)> RunAsync(string dir, string pipeline)
-    {
-        using var p = Start(dir, pipeline);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Out, string Err)> RunAsync(string dir, string pipeline) =>
+        Repo.RunIngestAsync(Path.Combine(dir, "state"), dir, "run", pipeline, "--once", "--plugins", Repo.Plugins);
 
-    private static Process Start(string dir, string pipeline)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ingest.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var repo = root?.FullName ?? throw new InvalidOperationException("Cannot find Ingest.sln above " + AppContext.BaseDirectory);
-        var dll = Path.Combine(repo, "src", "Ingest.Host", "bin", "Debug", "net10.0", "ingest.dll");
-        Assert.True(File.Exists(dll), "ingest.dll is not built (src/Ingest.Host/bin/Debug/net10.0)");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
-        foreach (var a in new[] { dll, "run", pipeline, "--once", "--plugins", Path.Combine(repo, "artifacts", "plugins") })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["INGEST_DATA"] = Path.Combine(dir, "state");
-        return Process.Start(psi)!;
-    }
+    private static Process Start(string dir, string pipeline) =>
+        Repo.Start(Path.Combine(dir, "state"), dir, "run", pipeline, "--once", "--plugins", Repo.Plugins);
 }
