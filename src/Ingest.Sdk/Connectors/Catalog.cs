@@ -17,6 +17,7 @@ public sealed record SourceCatalog(IReadOnlyList<StreamDescriptor> Streams)
 /// <param name="SupportedSyncModes">How it can be read.</param>
 /// <param name="Description">Help text for the UI.</param>
 /// <param name="EstimatedRows">Rows at the source, where cheaply known.</param>
+/// <param name="Backfill">Whether and how the stream can be re-read while the read goes on (null: it cannot).</param>
 public sealed record StreamDescriptor(
     string Name,
     StreamSchema Schema,
@@ -24,4 +25,5 @@ public sealed record StreamDescriptor(
     IReadOnlyList<string> CursorFields,
     IReadOnlyList<SyncMode> SupportedSyncModes,
     string? Description = null,
-    long? EstimatedRows = null);
+    long? EstimatedRows = null,
+    BackfillSupport? Backfill = null);

@@ -59,7 +59,14 @@ public sealed record ReadContext(
     JsonElement Config,
     IReadOnlyList<StreamSelection> Streams,
     JsonElement? State,
-    IConnectorLog Log);
+    IConnectorLog Log)
+{
+    /// <summary>
+    /// Backfills requested and not yet done when this read opens: start (or, where the state holds their
+    /// progress, resume) each as <see cref="IBackfillReader.StartBackfillAsync"/> would.
+    /// </summary>
+    public IReadOnlyList<BackfillRequest> Backfills { get; init; } = [];
+}
 
 /// <summary>A stream chosen for reading.</summary>
 /// <param name="Name">The stream's name as discovered.</param>

@@ -56,8 +56,12 @@ public enum StreamPhase
 /// <param name="phase">What the stream is doing.</param>
 /// <param name="rowsDone">Rows read so far in this phase.</param>
 /// <param name="rowsTotal">Rows expected in this phase, where known (snapshot percentage).</param>
-public sealed class StreamProgress(string stream, StreamPhase phase, long rowsDone, long? rowsTotal) : SourceMessage
+/// <param name="backfillId">With <see cref="StreamPhase.Backfill"/>: the id of the backfill this is the progress of.</param>
+public sealed class StreamProgress(string stream, StreamPhase phase, long rowsDone, long? rowsTotal, string? backfillId = null) : SourceMessage
 {
+    /// <summary>The backfill this progress is about, when <see cref="Phase"/> is <see cref="StreamPhase.Backfill"/>.</summary>
+    public string? BackfillId { get; } = backfillId;
+
     /// <summary>The stream's name.</summary>
     public string Stream { get; } = stream;
     /// <summary>What the stream is doing.</summary>
@@ -81,4 +85,24 @@ public sealed class CaughtUp : SourceMessage
     private CaughtUp()
     {
     }
+}
+
+/// <summary>
+/// A backfill ended (see <see cref="Connectors.IBackfillReader"/>). Yield it after the backfill's last rows and
+/// before the checkpoint that covers them; the engine reports it done once that checkpoint is durable.
+/// </summary>
+/// <param name="id">The request's id.</param>
+/// <param name="stream">The stream.</param>
+/// <param name="rows">Rows the backfill yielded in all (across restarts where the connector knows).</param>
+/// <param name="cancelled">True when it ended because it was cancelled.</param>
+public sealed class BackfillDone(string id, string stream, long rows, bool cancelled = false) : SourceMessage
+{
+    /// <summary>The request's id.</summary>
+    public string Id { get; } = id;
+    /// <summary>The stream.</summary>
+    public string Stream { get; } = stream;
+    /// <summary>Rows yielded.</summary>
+    public long Rows { get; } = rows;
+    /// <summary>True when cancelled rather than finished.</summary>
+    public bool Cancelled { get; } = cancelled;
 }
