@@ -63,6 +63,18 @@ public sealed class ChangeBatch : SourceMessage, IDisposable
     /// <summary>Number of rows.</summary>
     public int Length => Data.Length;
 
+    /// <summary>
+    /// Columns whose value the source did not send for a row (PostgreSQL's unchanged TOASTed values): row index to
+    /// column ordinals, sorted. Their slot in <see cref="Data"/> is null and means "keep the previous value", not
+    /// null: a merge keeps the table's value and an append records the columns as unchanged. Null when every row is
+    /// complete (the common case). Set it with <see cref="ChangeBatchBuilder.SetUnchanged"/>.
+    /// </summary>
+    public IReadOnlyDictionary<int, int[]>? Unchanged { get; init; }
+
+    /// <summary>True when <paramref name="column"/> of row <paramref name="row"/> was not sent by the source (see <see cref="Unchanged"/>).</summary>
+    public bool IsUnchanged(int row, int column) =>
+        Unchanged is { } u && u.TryGetValue(row, out var columns) && System.Array.BinarySearch(columns, column) >= 0;
+
     /// <summary>The position of the last row, or <see cref="SourcePosition.Zero"/> when empty.</summary>
     public SourcePosition LastPosition => Length == 0 ? SourcePosition.Zero : Positions[Length - 1];
 

@@ -29,6 +29,7 @@ public sealed class ChangeBatchBuilder
     private long[] _timestamps;
     private int _rows;
     private bool _inRow;
+    private Dictionary<int, int[]>? _unchanged;
 
     /// <summary>Creates a builder for <paramref name="stream"/> with its schema.</summary>
     public ChangeBatchBuilder(string stream, StreamSchema schema, int initialCapacity = 1024)
@@ -111,6 +112,33 @@ public sealed class ChangeBatchBuilder
         }
 
         return c;
+    }
+
+    /// <summary>
+    /// Marks a column of an update whose value the source did not send (an unchanged TOASTed value): stored as null
+    /// and listed in <see cref="ChangeBatch.Unchanged"/>, so the merge keeps the table's previous value.
+    /// </summary>
+    public void SetUnchanged(int column)
+    {
+        if (_ops[_rows] is not ChangeOp.Update)
+        {
+            throw new InvalidOperationException($"Column '{_columns[column].Field.Name}' of stream '{Stream}': only an update can leave a value unchanged (row {_rows} is {_ops[_rows]}).");
+        }
+
+        Col(column).AppendNull();
+        _unchanged ??= [];
+        if (_unchanged.TryGetValue(_rows, out var cols))
+        {
+            var grown = new int[cols.Length + 1];
+            cols.CopyTo(grown, 0);
+            grown[^1] = column;
+            System.Array.Sort(grown);
+            _unchanged[_rows] = grown;
+        }
+        else
+        {
+            _unchanged[_rows] = [column];
+        }
     }
 
     /// <summary>Sets a column to null.</summary>
@@ -246,8 +274,12 @@ public sealed class ChangeBatchBuilder
             arrays[i] = _columns[i].BuildAndReset();
         }
 
-        var batch = new ChangeBatch(Stream, new RecordBatch(Schema.ToArrowSchema(), arrays, _rows), _ops[.._rows], _positions[.._rows], _timestamps[.._rows]);
+        var batch = new ChangeBatch(Stream, new RecordBatch(Schema.ToArrowSchema(), arrays, _rows), _ops[.._rows], _positions[.._rows], _timestamps[.._rows])
+        {
+            Unchanged = _unchanged,
+        };
         _rows = 0;
+        _unchanged = null;
         return batch;
     }
 
