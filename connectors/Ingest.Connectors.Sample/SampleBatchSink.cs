@@ -34,7 +34,11 @@ internal sealed class SampleBatchSink : ISampleSink
         return _builders[stream].Build();
     }
 
-    public void Row(int stream, ChangeOp op, long sequence, int id, int lineNo)
+    public void Row(int stream, ChangeOp op, long sequence, int id, int lineNo) =>
+        RowAt(stream, op, new SourcePosition((ulong)sequence, 0), SampleGenerator.TimestampOf(sequence), id, lineNo);
+
+    /// <summary>A row at an explicit position (backfill rows sit between change events: (sequence, 1..n)).</summary>
+    public void RowAt(int stream, ChangeOp op, SourcePosition position, long timestampMicros, int id, int lineNo)
     {
         if (!Enabled[stream])
         {
@@ -43,7 +47,7 @@ internal sealed class SampleBatchSink : ISampleSink
 
         var b = _builders[stream];
         var g = _generator;
-        b.BeginRow(op, new SourcePosition((ulong)sequence, 0), SampleGenerator.TimestampOf(sequence));
+        b.BeginRow(op, position, timestampMicros);
         if (op == ChangeOp.Delete)
         {
             b.SetInt64(0, id);

@@ -59,6 +59,6 @@ public sealed class SampleConnector : ISourceConnector
         var state = context.State is { } s && s.ValueKind is not (JsonValueKind.Null or JsonValueKind.Undefined)
             ? SampleState.Parse(s, options)
             : null;
-        return new SampleReader(options, context.Streams, state, context.Log ?? NullConnectorLog.Instance);
+        return new SampleReader(options, context.Streams, state, context.Log ?? NullConnectorLog.Instance, context.Backfills);
     }
 }

@@ -46,6 +46,9 @@ internal sealed class SampleGenerator
     private readonly long[] _snapshotRows = new long[SampleStreams.Count];
     private readonly int[] _lineStart;
 
+    // A line's unit price is the product's price when the order was placed (at most 5 lines per order: index id * 5 + line - 1).
+    private int[] _linePrice;
+
     private int _customerCount;
     private bool[] _custExists;
     private int[] _custEmailVersion;
@@ -126,6 +129,7 @@ internal sealed class SampleGenerator
         _openOrders = new int[o + 1];
         _cancelledOrders = new int[Math.Max(1, o / 8)];
         _lineStart = new int[o + 2];
+        _linePrice = new int[(o + 1) * MaxLines];
         var lines = 0;
         for (var id = 1; id <= o; id++)
         {
@@ -139,6 +143,7 @@ internal sealed class SampleGenerator
             _orderedAt[id] = orderedAt;
             _orderShippedOn[id] = status is Shipped or Delivered ? DayOf(orderedAt) + 1 + Pick(Hash(_seed, TagOrder, id, 4), 4) : -1;
             _orderUpdated[id] = orderedAt + PickLong(Hash(_seed, TagOrder, id, 5), BaseMicros - orderedAt);
+            FixLinePrices(id);
             _orderTotal[id] = OrderTotal(id);
             _custOrders[customer]++;
             if (status is Pending or Paid or Shipped)
@@ -183,6 +188,22 @@ internal sealed class SampleGenerator
     public long SnapshotRows(int stream) => _snapshotRows[stream];
 
     public long SnapshotStart(int stream) => _snapshotStart[stream];
+
+    /// <summary>The highest entity id a stream has had so far (order ids for order lines); ids start at 1.</summary>
+    public int MaxId(int stream) => stream switch
+    {
+        SampleStreams.Customers => _customerCount,
+        SampleStreams.Products => _products,
+        _ => _orderCount,
+    };
+
+    /// <summary>Whether the entity exists now (for order lines: whether the order does).</summary>
+    public bool Exists(int stream, int id) => id >= 1 && id <= MaxId(stream) && stream switch
+    {
+        SampleStreams.Customers => _custExists[id],
+        SampleStreams.Products => true,
+        _ => _orderExists[id],
+    };
 
     public static long TimestampOf(long sequence) => BaseMicros + (sequence * MicrosPerSequence);
 
@@ -385,6 +406,7 @@ internal sealed class SampleGenerator
                         _orderedAt[id] = now;
                         _orderUpdated[id] = now;
                         _orderShippedOn[id] = -1;
+                        FixLinePrices(id);
                         _orderTotal[id] = OrderTotal(id);
                         _custOrders[customer]++;
                         AddOpen(id);
@@ -518,6 +540,18 @@ internal sealed class SampleGenerator
         Array.Resize(ref _orderShippedOn, n);
         Array.Resize(ref _orderUpdated, n);
         Array.Resize(ref _orderPos, n);
+        Array.Resize(ref _linePrice, n * MaxLines);
+    }
+
+    private const int MaxLines = 5;
+
+    private void FixLinePrices(int orderId)
+    {
+        var n = LineCount(orderId);
+        for (var line = 1; line <= n; line++)
+        {
+            _linePrice[(orderId * MaxLines) + line - 1] = checked((int)_prodPrice[LineProduct(orderId, line)]);
+        }
     }
 
     // ---- customers ----
@@ -667,7 +701,7 @@ internal sealed class SampleGenerator
     public int Quantity(int orderId, int line) => Quantities[Pick(LineHash(orderId, line, 2), Quantities.Length)];
 
     /// <summary>The product's price when the line is generated (lines are never updated).</summary>
-    public long UnitPriceCents(int orderId, int line) => _prodPrice[LineProduct(orderId, line)];
+    public long UnitPriceCents(int orderId, int line) => _linePrice[(orderId * MaxLines) + line - 1];
 
     /// <summary>Unscaled at 4 decimals (1500 = 0.1500), or -1 for null.</summary>
     public int Discount(int orderId, int line) =>

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Ingest.Sdk.Connectors;
 using Ingest.Sdk.Records;
@@ -9,19 +11,31 @@ namespace Ingest.Connectors.Sample;
 /// One read: the snapshot (unless the state is past it), the change backlog, <see cref="CaughtUp"/>, then
 /// new change events at the configured rate until cancelled. Everything up to the rate-driven part is a
 /// function of the options and the starting state, so a resumed read continues exactly where the
-/// checkpoint left off.
+/// checkpoint left off. Backfills re-read the current rows of an id range between change batches, positioned
+/// right after the last change event, one batch and checkpoint per chunk.
 /// </summary>
-internal sealed class SampleReader : ISourceReader
+internal sealed class SampleReader : ISourceReader, IBackfillReader
 {
+    private const int MaxFinishedKept = 32;
     private readonly SampleOptions _options;
     private readonly SampleState? _start;
     private readonly bool[] _snapshotStreams = new bool[SampleStreams.Count];
     private readonly bool[] _changeStreams = new bool[SampleStreams.Count];
     private readonly IConnectorLog _log;
     private readonly string _fingerprint;
+    private readonly List<(string Id, SampleBackfill Progress)> _backfills = [];
+    private readonly Dictionary<string, long> _finished = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(BackfillRequest? Start, string? Cancel)> _commands = new();
+    private ulong _subBase;
+    private ulong _sub;
     private int _started;
 
     public SampleReader(SampleOptions options, IReadOnlyList<StreamSelection> streams, SampleState? start, IConnectorLog log)
+        : this(options, streams, start, log, [])
+    {
+    }
+
+    public SampleReader(SampleOptions options, IReadOnlyList<StreamSelection> streams, SampleState? start, IConnectorLog log, IReadOnlyList<BackfillRequest> backfills)
     {
         _options = options;
         _start = start;
@@ -46,6 +60,77 @@ internal sealed class SampleReader : ISourceReader
             _snapshotStreams[s] = true;
             _changeStreams[s] = selection.SyncMode == SyncMode.Cdc;
         }
+
+        if (start?.Backfills is { } running)
+        {
+            _backfills.AddRange(running.Select(kv => (kv.Key, kv.Value)));
+        }
+
+        if (start?.BackfillsDone is { } finished)
+        {
+            foreach (var (id, rows) in finished)
+            {
+                _finished[id] = rows;
+            }
+        }
+
+        foreach (var request in backfills)
+        {
+            if (_backfills.Any(b => b.Id == request.Id))
+            {
+                continue;
+            }
+
+            // Validated when first requested; a request that no longer fits (the selection changed) ends at once.
+            _commands.Enqueue((request, null));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask StartBackfillAsync(BackfillRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        _ = ParseRange(request, out _);
+        _commands.Enqueue((request, null));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask CancelBackfillAsync(string id, CancellationToken cancellationToken)
+    {
+        _commands.Enqueue((null, id));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The stream and id range of a request.</summary>
+    /// <exception cref="ConnectorException">The stream is not selected or the filter is not <c>first..last</c>.</exception>
+    private int ParseRange(BackfillRequest request, out (int First, int Last) range)
+    {
+        var s = SampleStreams.IndexOf(request.Stream);
+        if (s < 0 || !_snapshotStreams[s])
+        {
+            throw new ConnectorException(ErrorKind.Configuration, $"Stream '{request.Stream}' is not read by this connection; backfill one of the selected streams.", "stream");
+        }
+
+        range = (1, int.MaxValue);
+        if (string.IsNullOrWhiteSpace(request.Filter))
+        {
+            return s;
+        }
+
+        var text = request.Filter.Trim();
+        var dots = text.IndexOf("..", StringComparison.Ordinal);
+        var firstText = dots < 0 ? text : text[..dots];
+        var lastText = dots < 0 ? text : text[(dots + 2)..];
+        if (!int.TryParse(firstText, NumberStyles.None, CultureInfo.InvariantCulture, out var first)
+            || !int.TryParse(lastText, NumberStyles.None, CultureInfo.InvariantCulture, out var last)
+            || first < 1 || last < first)
+        {
+            throw new ConnectorException(ErrorKind.Configuration, $"Backfill filter '{request.Filter}' is not an id range such as 1..1000 (or a single id).", "filter");
+        }
+
+        range = (first, last);
+        return s;
     }
 
     /// <summary>The last checkpoint the engine acknowledged (nothing else to release for a synthetic source).</summary>
@@ -87,7 +172,7 @@ internal sealed class SampleReader : ISourceReader
                     offset += n;
                     yield return sink.Build(s);
                     yield return new StreamProgress(SampleStreams.Names[s], StreamPhase.Snapshot, offset, total);
-                    yield return new SampleState(SampleState.SnapshotPhase, SampleStreams.Names[s], offset, 0, generator.SnapshotStart(s) + offset, _fingerprint).ToCheckpoint();
+                    yield return State(generator, new SampleState(SampleState.SnapshotPhase, SampleStreams.Names[s], offset, 0, generator.SnapshotStart(s) + offset, _fingerprint));
                     checkpoints++;
                 }
             }
@@ -109,6 +194,8 @@ internal sealed class SampleReader : ISourceReader
             }
 
             _log.Write(ConnectorLogLevel.Debug, $"Replayed {_start.Event} change events in {sw.ElapsedMilliseconds} ms.");
+            _subBase = (ulong)(generator.NextSequence - 1);
+            _sub = _start.Sub;
         }
 
         sink.Enabled = _changeStreams;
@@ -128,13 +215,34 @@ internal sealed class SampleReader : ISourceReader
                 }
 
                 checkpoints++;
+                foreach (var m in BackfillStep(generator, sink))
+                {
+                    yield return m;
+                }
             }
         }
 
         if (checkpoints == 0 && _start is null)
         {
             // Nothing was read: still give the engine a checkpoint to stand on before saying so.
-            yield return new SampleState(SampleState.ChangesPhase, null, 0, generator.EventsApplied, generator.NextSequence, _fingerprint).ToCheckpoint();
+            yield return State(generator, new SampleState(SampleState.ChangesPhase, null, 0, generator.EventsApplied, generator.NextSequence, _fingerprint));
+        }
+
+        if (_options.ChangesPerSecond <= 0)
+        {
+            // A finite read finishes its backfills before it ends.
+            while (HasBackfillWork)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    yield break;
+                }
+
+                foreach (var m in BackfillStep(generator, sink))
+                {
+                    yield return m;
+                }
+            }
         }
 
         yield return CaughtUp.Instance;
@@ -149,6 +257,16 @@ internal sealed class SampleReader : ISourceReader
         while (!cancellationToken.IsCancellationRequested)
         {
             var due = (long)(clock.Elapsed.TotalSeconds * rate);
+            if (due <= emitted && HasBackfillWork)
+            {
+                foreach (var m in BackfillStep(generator, sink))
+                {
+                    yield return m;
+                }
+
+                continue;
+            }
+
             if (due <= emitted)
             {
                 var wait = TimeSpan.FromSeconds((emitted + 1) / rate) - clock.Elapsed;
@@ -171,8 +289,150 @@ internal sealed class SampleReader : ISourceReader
             {
                 yield return m;
             }
+
+            foreach (var m in BackfillStep(generator, sink))
+            {
+                yield return m;
+            }
         }
     }
+
+    private bool HasBackfillWork => _backfills.Count > 0 || !_commands.IsEmpty;
+
+    /// <summary>Takes new requests and cancellations, then reads one chunk of the oldest backfill; ends with a checkpoint when anything happened.</summary>
+    private List<SourceMessage> BackfillStep(SampleGenerator generator, SampleBatchSink sink)
+    {
+        var messages = new List<SourceMessage>(4);
+        while (_commands.TryDequeue(out var command))
+        {
+            if (command.Cancel is { } cancelId)
+            {
+                var i = _backfills.FindIndex(b => b.Id == cancelId);
+                if (i >= 0)
+                {
+                    var (id, p) = _backfills[i];
+                    _backfills.RemoveAt(i);
+                    Finish(id, p.Rows);
+                    messages.Add(new BackfillDone(id, p.Stream, p.Rows, cancelled: true));
+                }
+
+                continue;
+            }
+
+            var request = command.Start!;
+            if (_backfills.Any(b => b.Id == request.Id))
+            {
+                continue;
+            }
+
+            if (_finished.TryGetValue(request.Id, out var doneRows))
+            {
+                messages.Add(new BackfillDone(request.Id, request.Stream, doneRows));
+                continue;
+            }
+
+            int stream;
+            (int First, int Last) range;
+            try
+            {
+                stream = ParseRange(request, out range);
+            }
+            catch (ConnectorException e)
+            {
+                _log.Write(ConnectorLogLevel.Error, $"Backfill {request.Id} of {request.Stream} cannot run: {e.Message}");
+                messages.Add(new BackfillDone(request.Id, request.Stream, 0, cancelled: true));
+                continue;
+            }
+
+            var last = Math.Min(range.Last, generator.MaxId(stream));
+            _backfills.Add((request.Id, new SampleBackfill(request.Stream, request.Filter, range.First, last, 0)));
+            _log.Write(ConnectorLogLevel.Information, $"Backfill {request.Id} of {request.Stream}: ids {range.First}..{last}.");
+        }
+
+        if (_backfills.Count > 0)
+        {
+            var (id, p) = _backfills[0];
+            var s = SampleStreams.IndexOf(p.Stream);
+            var position = (ulong)(generator.NextSequence - 1);
+            if (position != _subBase)
+            {
+                _subBase = position;
+                _sub = 0;
+            }
+
+            var timestamp = SampleGenerator.TimestampOf(generator.NextSequence - 1);
+            var enabled = sink.Enabled;
+            var only = new bool[SampleStreams.Count];
+            only[s] = true;
+            sink.Enabled = only;
+            var next = p.Next;
+            var rows = 0;
+            while (next <= p.Last && rows < _options.BatchSize)
+            {
+                if (generator.Exists(s, next))
+                {
+                    var lines = s == SampleStreams.OrderLines ? generator.LineCount(next) : 1;
+                    for (var line = 1; line <= lines; line++)
+                    {
+                        sink.RowAt(s, ChangeOp.Read, new SourcePosition(position, ++_sub), timestamp, next, s == SampleStreams.OrderLines ? line : 0);
+                        rows++;
+                    }
+                }
+
+                next++;
+            }
+
+            sink.Enabled = enabled;
+            p = p with { Next = next, Rows = p.Rows + rows };
+            if (rows > 0)
+            {
+                messages.Add(sink.Build(s));
+            }
+            else
+            {
+                sink.Build(s).Dispose();
+            }
+
+            var remaining = Math.Max(0, p.Last - p.Next + 1);
+            var perId = s == SampleStreams.OrderLines ? 3 : 1;
+            messages.Add(new StreamProgress(p.Stream, StreamPhase.Backfill, p.Rows, p.Rows + ((long)remaining * perId), id));
+            if (p.Next > p.Last)
+            {
+                _backfills.RemoveAt(0);
+                Finish(id, p.Rows);
+                messages.Add(new BackfillDone(id, p.Stream, p.Rows));
+                _log.Write(ConnectorLogLevel.Information, $"Backfill {id} of {p.Stream} read {p.Rows} rows.");
+            }
+            else
+            {
+                _backfills[0] = (id, p);
+            }
+        }
+
+        if (messages.Count > 0)
+        {
+            messages.Add(State(generator, new SampleState(SampleState.ChangesPhase, null, 0, generator.EventsApplied, generator.NextSequence, _fingerprint)));
+        }
+
+        return messages;
+    }
+
+    private void Finish(string id, long rows)
+    {
+        _finished[id] = rows;
+        if (_finished.Count > MaxFinishedKept)
+        {
+            _finished.Remove(_finished.Keys.First());
+        }
+    }
+
+    /// <summary>The checkpoint of <paramref name="state"/> with the backfills' progress.</summary>
+    private Checkpoint State(SampleGenerator generator, SampleState state) => (state with
+    {
+        Backfills = _backfills.Count == 0 ? null : _backfills.ToDictionary(b => b.Id, b => b.Progress, StringComparer.Ordinal),
+        BackfillsDone = _finished.Count == 0 ? null : new Dictionary<string, long>(_finished, StringComparer.Ordinal),
+        Sub = _subBase == (ulong)(generator.NextSequence - 1) ? _sub : 0,
+    }).ToCheckpoint();
 
     private List<SourceMessage> Flush(SampleGenerator generator, SampleBatchSink sink)
     {
@@ -195,7 +455,7 @@ internal sealed class SampleReader : ISourceReader
             }
         }
 
-        messages.Add(new SampleState(SampleState.ChangesPhase, null, 0, generator.EventsApplied, generator.NextSequence, _fingerprint).ToCheckpoint());
+        messages.Add(State(generator, new SampleState(SampleState.ChangesPhase, null, 0, generator.EventsApplied, generator.NextSequence, _fingerprint)));
         return messages;
     }
 

@@ -21,6 +21,24 @@ internal sealed record SampleState(
     public const string SnapshotPhase = "snapshot";
     public const string ChangesPhase = "changes";
 
+    /// <summary>Backfills under way, by request id (absent when none).</summary>
+    [JsonPropertyName("backfills")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, SampleBackfill>? Backfills { get; init; }
+
+    /// <summary>Backfills finished recently (id to rows), so that asking for one again after a restart does not repeat it.</summary>
+    [JsonPropertyName("backfillsDone")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, long>? BackfillsDone { get; init; }
+
+    /// <summary>
+    /// Backfill rows sit between change events at positions (last sequence, 1..n); this is the n reached at
+    /// the state's event (0 when no backfill row was read since that event).
+    /// </summary>
+    [JsonPropertyName("sub")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public ulong Sub { get; init; }
+
     public Checkpoint ToCheckpoint() => Checkpoint.From(this);
 
     /// <summary>Reads a saved state, checking it belongs to data generated with these settings.</summary>
@@ -56,3 +74,12 @@ internal sealed record SampleState(
         return s;
     }
 }
+
+/// <summary>Progress of one backfill: the next entity id to re-read, the last one, and rows so far.</summary>
+/// <example><c>{"stream":"customers","filter":"1..500","next":201,"last":500,"rows":200}</c></example>
+internal sealed record SampleBackfill(
+    [property: JsonPropertyName("stream")] string Stream,
+    [property: JsonPropertyName("filter")] string? Filter,
+    [property: JsonPropertyName("next")] int Next,
+    [property: JsonPropertyName("last")] int Last,
+    [property: JsonPropertyName("rows")] long Rows);

@@ -79,5 +79,8 @@ internal static class SampleStreams
         Schemas[stream].IndexOf("updated_at") >= 0 ? ["updated_at"] : [],
         [SyncMode.Cdc, SyncMode.FullRefresh],
         Descriptions[stream],
-        estimatedRows);
+        estimatedRows,
+        new BackfillSupport(
+            stream == OrderLines ? "an order id range, first..last (empty: every line)" : "an id range, first..last (empty: every row)",
+            "1..1000"));
 }

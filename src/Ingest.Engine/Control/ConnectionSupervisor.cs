@@ -35,6 +35,15 @@ public sealed record StreamSnapshot(string Name, string Mode, string TablePath, 
 /// <param name="Streams">Per stream.</param>
 public sealed record ConnectionSnapshot(string Name, string State, string? Error, int Restarts, bool CaughtUp, DateTimeOffset? StartedAt, IReadOnlyList<StreamSnapshot> Streams);
 
+/// <summary>A backfill request that cannot be taken.</summary>
+/// <param name="field">What is at fault: <c>connection</c>, <c>stream</c> or <c>filter</c>.</param>
+/// <param name="message">Why.</param>
+public sealed class BackfillRejectedException(string field, string message) : Exception(message)
+{
+    /// <summary>What is at fault: <c>connection</c>, <c>stream</c> or <c>filter</c>.</summary>
+    public string Field { get; } = field;
+}
+
 /// <summary>
 /// Runs stored connections on this node: each one is a one-connection pipeline bound and run by the engine's
 /// <see cref="PipelineRunner"/>, stoppable on its own.
@@ -48,6 +57,10 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
     private readonly CommitPolicy _commit;
     private readonly ConcurrentDictionary<string, Run> _runs = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ConcurrentDictionary<string, BackfillBoard> _backfills = new(StringComparer.Ordinal);
+
+    /// <summary>Raised when a backfill of a connection changed (requested, progressed, finished); the first argument is the connection.</summary>
+    public event Action<string, BackfillSnapshot>? BackfillChanged;
 
     /// <summary>Creates a supervisor.</summary>
     /// <param name="connectors">The loaded connectors by name.</param>
@@ -109,6 +122,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
 
             var status = new RunStatus();
             var cs = status.Connection(connection.Name);
+            cs.Backfills = Board(connection.Name);
             var targets = bound.Connections[0].Targets;
             foreach (var t in targets)
             {
@@ -182,6 +196,61 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
                 return existing;
             });
     }
+
+    /// <summary>
+    /// Asks a running connection to re-read a stream (or the part <paramref name="filter"/> selects) while it goes on
+    /// reading. Requesting an unfinished <paramref name="id"/> again returns it unchanged; requesting a finished one
+    /// again starts it anew under the same id (the connector resumes from any progress its checkpoint holds).
+    /// </summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="stream">One of its streams whose connector supports backfills.</param>
+    /// <param name="filter">The connector-specific filter, or null for every row.</param>
+    /// <param name="id">A stable id, or null for a new one.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="BackfillRejectedException">The connection is not running here, or the stream is unknown or cannot be backfilled.</exception>
+    public Task<BackfillSnapshot> RequestBackfillAsync(string connection, string stream, string? filter, string? id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(stream);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!_runs.TryGetValue(connection, out var run) || run.Task is not { IsCompleted: false })
+        {
+            throw new BackfillRejectedException("connection", $"connection '{connection}' is not running on this node; start it, then request the backfill");
+        }
+
+        var target = run.Targets.FirstOrDefault(t => string.Equals(t.Stream.Name, stream, StringComparison.Ordinal))
+            ?? throw new BackfillRejectedException("stream", $"connection '{connection}' has no stream '{stream}' (its streams: {string.Join(", ", run.Targets.Select(t => t.Stream.Name).Distinct(StringComparer.Ordinal))})");
+        if (target.Stream.Backfill is not { } support)
+        {
+            throw new BackfillRejectedException("stream", $"connector '{run.Connection.Connector}' cannot backfill stream '{stream}'");
+        }
+
+        if (!string.IsNullOrWhiteSpace(filter) && support.FilterHelp is null)
+        {
+            throw new BackfillRejectedException("filter", $"stream '{stream}' takes no filter: a backfill re-reads all of it");
+        }
+
+        var request = new BackfillRequest(string.IsNullOrWhiteSpace(id) ? Guid.NewGuid().ToString("n") : id, stream, string.IsNullOrWhiteSpace(filter) ? null : filter.Trim());
+        return Task.FromResult(Board(connection).Request(request));
+    }
+
+    /// <summary>Cancels a backfill; false when it is unknown or already finished.</summary>
+    public Task<bool> CancelBackfillAsync(string connection, string id, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(_backfills.TryGetValue(connection, out var board) && board.Cancel(id));
+    }
+
+    /// <summary>The backfills of a connection this node knows, oldest first.</summary>
+    public IReadOnlyList<BackfillSnapshot> Backfills(string connection) =>
+        _backfills.TryGetValue(connection, out var board) ? board.Snapshot() : [];
+
+    private BackfillBoard Board(string connection) => _backfills.GetOrAdd(connection, name =>
+    {
+        var board = new BackfillBoard();
+        board.Changed += s => BackfillChanged?.Invoke(name, s);
+        return board;
+    });
 
     /// <summary>The connections this node ran since it started.</summary>
     public IReadOnlyList<ConnectionSnapshot> Snapshot() => _runs.Values.Select(Snapshot).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();

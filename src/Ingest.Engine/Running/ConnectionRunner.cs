@@ -189,7 +189,16 @@ internal sealed partial class ConnectionRunner(
             status.Stream(n);
         }
 
-        var reader = connector.OpenReader(new ReadContext(_name, config, selections, resumeState, new ConnectorLogAdapter(logger, _name)));
+        var backfills = status.Backfills.BeginRead(byStream.Keys.ToHashSet(StringComparer.Ordinal));
+        var reader = connector.OpenReader(new ReadContext(_name, config, selections, resumeState, new ConnectorLogAdapter(logger, _name)) { Backfills = backfills });
+        if (backfills.Count > 0 && reader is not IBackfillReader)
+        {
+            foreach (var b in backfills)
+            {
+                status.Backfills.Fail(b.Id, $"connector '{connection.Definition.Connector}' does not support backfills");
+            }
+        }
+
         using var readCts = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var channel = Channel.CreateBounded<SourceMessage>(new BoundedChannelOptions(Math.Max(1, options.ChannelCapacity))
         {
@@ -202,7 +211,7 @@ internal sealed partial class ConnectionRunner(
         try
         {
             status.State = ConnectionState.Running;
-            var result = await ConsumeAsync(channel.Reader, readerTask, byStream, schemas, sink, stop);
+            var result = await ConsumeAsync(channel.Reader, readerTask, byStream, schemas, sink, reader, stop);
             return result;
         }
         finally
@@ -267,12 +276,46 @@ internal sealed partial class ConnectionRunner(
         }
     }
 
+    private async Task DispatchBackfillsAsync(ISourceReader reader, CancellationToken stop)
+    {
+        var (start, cancel) = status.Backfills.TakeCommands();
+        foreach (var request in start)
+        {
+            if (reader is not IBackfillReader backfills)
+            {
+                status.Backfills.Fail(request.Id, $"connector '{connection.Definition.Connector}' does not support backfills");
+                continue;
+            }
+
+            try
+            {
+                await backfills.StartBackfillAsync(request, stop);
+                status.Backfills.Started(request.Id);
+                LogBackfillStarted(logger, _name, request.Stream, request.Id, request.Filter ?? "(all rows)");
+            }
+            catch (ConnectorException e)
+            {
+                status.Backfills.Fail(request.Id, Describe(e));
+                LogBackfillRefused(logger, _name, request.Stream, request.Id, Describe(e));
+            }
+        }
+
+        foreach (var id in cancel)
+        {
+            if (reader is IBackfillReader backfills)
+            {
+                await backfills.CancelBackfillAsync(id, stop);
+            }
+        }
+    }
+
     private async Task<ConnectionState> ConsumeAsync(
         ChannelReader<SourceMessage> messages,
         Task readerTask,
         Dictionary<string, TableSink[]> byStream,
         Dictionary<string, StreamSchema> schemas,
         Flusher sink,
+        ISourceReader reader,
         CancellationToken stop)
     {
         var lastPositions = new Dictionary<string, SourcePosition>(StringComparer.Ordinal);
@@ -281,6 +324,7 @@ internal sealed partial class ConnectionRunner(
         var tick = TimeSpan.FromMilliseconds(Math.Clamp(commit.Interval.TotalMilliseconds / 2, 50, 1000));
         while (true)
         {
+            await DispatchBackfillsAsync(reader, stop);
             if (messages.TryRead(out var message))
             {
                 switch (message)
@@ -304,12 +348,20 @@ internal sealed partial class ConnectionRunner(
                         status.Stream(batch.Stream).AddRead(batch.Length);
                         break;
                     case Checkpoint checkpoint:
+                        status.Backfills.Cover();
                         sink.Cover(checkpoint);
                         if (sink.Due(commit))
                         {
                             await sink.FlushAsync(force: false, CancellationToken.None);
                         }
 
+                        break;
+                    case StreamProgress { BackfillId: { } backfillId } bp:
+                        status.Backfills.Progress(backfillId, bp.RowsDone, bp.RowsTotal);
+                        break;
+                    case BackfillDone backfillDone:
+                        status.Backfills.ReadDone(backfillDone.Id, backfillDone.Rows, backfillDone.Cancelled);
+                        LogBackfillRead(logger, _name, backfillDone.Stream, backfillDone.Id, backfillDone.Rows, backfillDone.Cancelled ? "cancelled" : "read");
                         break;
                     case StreamProgress p:
                         var ss = status.Stream(p.Stream);
@@ -544,6 +596,7 @@ internal sealed partial class ConnectionRunner(
             _lastFlush = DateTimeOffset.UtcNow;
             progressed.Value = true;
             runner.Status.CheckpointSequence = seq;
+            runner.Status.Backfills.Committed();
             DisposeCovered();
 
             // Acknowledge what the lake can resume from: the earliest checkpoint any table records.
@@ -585,6 +638,15 @@ internal sealed partial class ConnectionRunner(
             _pending.Clear();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}.{Stream}: backfill {Id} started: {Filter}")]
+    private static partial void LogBackfillStarted(ILogger logger, string connection, string stream, string id, string filter);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}.{Stream}: backfill {Id} refused: {Error}")]
+    private static partial void LogBackfillRefused(ILogger logger, string connection, string stream, string id, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}.{Stream}: backfill {Id} {How} ({Rows} rows); completes with the next commit")]
+    private static partial void LogBackfillRead(ILogger logger, string connection, string stream, string id, long rows, string how);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}: restart {Attempt}/{Max} in {Seconds:0.0} s after a transient failure: {Error}")]
     private static partial void LogRetry(ILogger logger, string connection, int attempt, int max, double seconds, string error);

@@ -51,6 +51,9 @@ public sealed class ConnectionStatus(string name)
     /// <summary>The engine's checkpoint sequence of the last flush.</summary>
     public long CheckpointSequence { get; set; }
 
+    /// <summary>The connection's backfills (the supervisor shares one board across the connection's runs).</summary>
+    public BackfillBoard Backfills { get; set; } = new();
+
     /// <summary>The streams by name.</summary>
     public ConcurrentDictionary<string, StreamStatus> Streams { get; } = new(StringComparer.Ordinal);
 

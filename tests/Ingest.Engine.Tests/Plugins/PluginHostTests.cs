@@ -202,7 +202,7 @@ public sealed class PluginHostTests : IDisposable
         Assert.Equal(6, host.Failures.Count);
         var old = Assert.Single(host.Failures, f => f.Name == "json-old");
         Assert.Equal(
-            "plugin 'json-old' 0.1.0 was built against Ingest.Sdk 1.0.0; this host provides 2.0.0 (major versions must match)",
+            $"plugin 'json-old' 0.1.0 was built against Ingest.Sdk {typeof(Ingest.Sdk.Connectors.ISourceConnector).Assembly.GetName().Version!.ToString(3)}; this host provides 2.0.0 (major versions must match)",
             old.Reason);
 
         // Every plugin with one connector is refused for its version; the two-connector folder for having two.
