@@ -46,6 +46,23 @@ internal sealed class GaQuotaGate(IConnectorLog log, TimeProvider time, Func<Dat
         }
     }
 
+    /// <summary>What the status should say about the quota now (a pause until its reset, or a slow-down), or null.</summary>
+    public string? Note
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_pausedUntil > time.GetUtcNow())
+                {
+                    return string.Create(CultureInfo.InvariantCulture, $"waiting for the Google Analytics quota to reset at {_pausedUntil.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC");
+                }
+
+                return _spacing > TimeSpan.Zero && _slowReason is { } why ? $"slowed down by the Google Analytics quota: {why}" : null;
+            }
+        }
+    }
+
     /// <summary>Total time requests waited for quotas (for the log and the tests).</summary>
     public TimeSpan Waited
     {

@@ -225,7 +225,7 @@ internal sealed class GaReader : ISourceReader, IBackfillReader
                 }
 
                 state.TimeZone = _timeZone;
-                yield return new StreamProgress(name, phase, done, null);
+                yield return new StreamProgress(name, phase, done, null, message: _api.Quota.Note);
                 yield return Checkpoint.From(state);
             }
 
@@ -300,7 +300,7 @@ internal sealed class GaReader : ISourceReader, IBackfillReader
                     b.Rows += rows.Count;
                     b.Next = date.AddDays(1);
                     state.TimeZone = _timeZone;
-                    yield return new StreamProgress(b.Stream, StreamPhase.Backfill, b.Rows, null, id);
+                    yield return new StreamProgress(b.Stream, StreamPhase.Backfill, b.Rows, null, id, _api.Quota.Note);
                     yield return Checkpoint.From(state);
                 }
             }

@@ -25,6 +25,9 @@ internal sealed class StripeReader : ISourceReader
     private readonly Dictionary<string, StripeStream> _selected;
     private readonly Func<DateTimeOffset> _clock;
 
+    // Said in the status of the streams while they are re-read because the events cursor fell out of retention.
+    private string? _note;
+
     public StripeReader(StripeOptions options, ReadContext context, HttpMessageHandler? inner = null, Func<DateTimeOffset>? clock = null)
     {
         _options = options;
@@ -118,6 +121,7 @@ internal sealed class StripeReader : ISourceReader
             // Events after the last pass may already be gone: what changed since cannot be known from events.
             var cursor = DateTimeOffset.FromUnixTimeSeconds(state.EventsCheckedAt).ToString("u", CultureInfo.InvariantCulture);
             _context.Log.Write(ConnectorLogLevel.Warning, $"The events cursor ({cursor}) is older than Stripe's 30-day event retention: re-reading every object stream by created window from startDate. Deletions made before the re-read cannot be seen; rows of deleted objects stay until a full refresh.");
+            _note = $"events cursor ({cursor}) older than Stripe's 30-day event retention: re-reading by created window";
             state.ApplyFrom = now - ApplyMarginSeconds;
             state.EventsCheckedAt = now;
             foreach (var p in state.Streams.Values)
@@ -237,7 +241,7 @@ internal sealed class StripeReader : ISourceReader
                 open!.LastId = page.Items[^1].GetProperty("id").GetString();
                 yield return builder.Build();
                 yield return Checkpoint.From(state);
-                yield return new StreamProgress(w.Stream.Name, p.High == 0 ? StreamPhase.Snapshot : StreamPhase.Backfill, done, null);
+                yield return new StreamProgress(w.Stream.Name, p.High == 0 ? StreamPhase.Snapshot : StreamPhase.Backfill, done, null, message: p.High == 0 ? null : _note);
             }
         }
         finally

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Ingest.Sdk.Connectors;
+using Ingest.Sdk.Records;
 using static Ingest.Connectors.GoogleAnalytics.Tests.GaTestKit;
 
 namespace Ingest.Connectors.GoogleAnalytics.Tests;
@@ -62,8 +63,11 @@ public sealed class GoogleAnalyticsQuotaTests
         var log = new ListLog();
         await using (var session = Open(Config(fake, concurrency: 1, start: Today.AddDays(-2)), null, Hooks(quotaReset: TimeSpan.FromMilliseconds(400)), log))
         {
-            await session.ReadAsync(model);
+            var (_, seen) = await session.ReadAsync(model);
             Assert.True(session.Reader.Api.Quota.Waited >= TimeSpan.FromMilliseconds(300), $"waited {session.Reader.Api.Quota.Waited}");
+
+            // The status says why the stream is slow, not only the log.
+            Assert.Contains(seen.OfType<StreamProgress>(), p => p.Message?.Contains("Google Analytics quota", StringComparison.Ordinal) == true);
         }
 
         AssertEqualsFake(fake, model);

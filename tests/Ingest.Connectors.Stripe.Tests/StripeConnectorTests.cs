@@ -35,6 +35,8 @@ public sealed class StripeConnectorTests
 
         public List<ChangeOp> Ops { get; } = [];
 
+        public List<string> Notes { get; } = [];
+
         public void Apply(ChangeBatch batch)
         {
             var table = Tables.TryGetValue(batch.Stream, out var t) ? t : Tables[batch.Stream] = new(StringComparer.Ordinal);
@@ -110,6 +112,9 @@ public sealed class StripeConnectorTests
                         return last;
                     }
 
+                    break;
+                case StreamProgress { Message: { } note }:
+                    model.Notes.Add(note);
                     break;
                 case CaughtUp:
                     return last;
@@ -263,6 +268,7 @@ public sealed class StripeConnectorTests
         var log = new ListLog();
         await ReadAsync(Context(config, JsonSerializer.SerializeToElement(old), log), model);
         Assert.Contains(log.Lines, l => l.Level == ConnectorLogLevel.Warning && l.Message.Contains("30-day", StringComparison.Ordinal));
+        Assert.Contains(model.Notes, n => n.Contains("30-day event retention: re-reading by created window", StringComparison.Ordinal));
         Assert.All(fake.Objects("customers").Keys, id => Assert.Equal(2, model.Reads[id]));
         AssertEqualsFake(fake, model, "customers", "charges", "prices");
     }

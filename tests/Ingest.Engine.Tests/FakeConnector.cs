@@ -28,6 +28,9 @@ internal sealed class FakeConnector : ISourceConnector
 
     public Exception? DiscoverFailure { get; init; }
 
+    /// <summary>When set, a progress note the reader sends with each batch.</summary>
+    public string? Note { get; init; }
+
     public int Reads => _reads;
 
     public List<JsonElement?> States { get; } = [];
@@ -85,6 +88,10 @@ internal sealed class FakeConnector : ISourceConnector
                     }
 
                     yield return b.Build();
+                    if (owner.Note is { } note)
+                    {
+                        yield return new StreamProgress(stream.Name, StreamPhase.Streaming, next + owner.BatchSize, null, message: note);
+                    }
                 }
 
                 next = Math.Min(owner.Rows, next + owner.BatchSize);

@@ -55,6 +55,20 @@ public sealed class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task A_connectors_progress_note_reaches_the_status_and_the_terminal_view()
+    {
+        using var dir = new TempDir();
+        var fake = new FakeConnector { Rows = 30, Note = "waiting for the API quota to reset at 14:00 UTC" };
+
+        var (result, status) = await RunAsync(dir, new() { ["fake"] = fake }, "  - {name: a, connector: fake, config: {host: h}}\n");
+
+        Assert.True(result.Succeeded);
+        Assert.Equal(fake.Note, status.Connections["a"].Streams["items"].Message);
+        var lines = Ingest.Host.Cli.ProgressView.Render(status, []);
+        Assert.Contains(lines, l => l.Trim() == fake.Note);
+    }
+
+    [Fact]
     public async Task Fatal_failure_stops_only_its_own_connection()
     {
         using var dir = new TempDir();

@@ -23,7 +23,11 @@ public sealed record StartProblem(string Field, string Message);
 /// <param name="RowsCommitted">Rows committed in this run.</param>
 /// <param name="LastCommitVersion">The table version of the last commit.</param>
 /// <param name="LastCommitAt">When it happened.</param>
-public sealed record StreamSnapshot(string Name, string Mode, string TablePath, string? Phase, long RowsRead, long RowsCommitted, long? LastCommitVersion, DateTimeOffset? LastCommitAt);
+public sealed record StreamSnapshot(string Name, string Mode, string TablePath, string? Phase, long RowsRead, long RowsCommitted, long? LastCommitVersion, DateTimeOffset? LastCommitAt)
+{
+    /// <summary>The connector's latest note about the stream (a quota wait, a fallback), or null.</summary>
+    public string? Message { get; init; }
+}
 
 /// <summary>A connection's state as a worker sees it.</summary>
 /// <param name="Name">The connection.</param>
@@ -277,7 +281,10 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
         var streams = r.Targets.Select(t =>
         {
             var s = cs.Stream(t.Stream.Name);
-            return new StreamSnapshot(s.Name, t.Mode.ToString().ToLowerInvariant(), t.TablePath, s.Phase?.ToString().ToLowerInvariant(), s.RowsRead, s.RowsCommitted, s.LastCommitVersion, s.LastCommitAt);
+            return new StreamSnapshot(s.Name, t.Mode.ToString().ToLowerInvariant(), t.TablePath, s.Phase?.ToString().ToLowerInvariant(), s.RowsRead, s.RowsCommitted, s.LastCommitVersion, s.LastCommitAt)
+            {
+                Message = s.Message,
+            };
         }).ToList();
         return new ConnectionSnapshot(r.Connection.Name, state, cs.Error, cs.Restarts, cs.CaughtUp, r.StartedAt, streams);
     }

@@ -358,6 +358,7 @@ internal sealed partial class ConnectionRunner(
                         break;
                     case StreamProgress { BackfillId: { } backfillId } bp:
                         status.Backfills.Progress(backfillId, bp.RowsDone, bp.RowsTotal);
+                        status.Stream(bp.Stream).Message = bp.Message;
                         break;
                     case BackfillDone backfillDone:
                         status.Backfills.ReadDone(backfillDone.Id, backfillDone.Rows, backfillDone.Cancelled);
@@ -368,6 +369,12 @@ internal sealed partial class ConnectionRunner(
                         ss.Phase = p.Phase;
                         ss.PhaseRowsDone = p.RowsDone;
                         ss.PhaseRowsTotal = p.RowsTotal;
+                        if (ss.Message != p.Message && p.Message is not null)
+                        {
+                            LogStreamNote(logger, _name, p.Stream, p.Message);
+                        }
+
+                        ss.Message = p.Message;
                         break;
                     case CaughtUp:
                         await sink.FlushAsync(force: true, CancellationToken.None);
@@ -638,6 +645,9 @@ internal sealed partial class ConnectionRunner(
             _pending.Clear();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}.{Stream}: {Note}")]
+    private static partial void LogStreamNote(ILogger logger, string connection, string stream, string note);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}.{Stream}: backfill {Id} started: {Filter}")]
     private static partial void LogBackfillStarted(ILogger logger, string connection, string stream, string id, string filter);

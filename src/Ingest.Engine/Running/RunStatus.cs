@@ -79,6 +79,9 @@ public sealed class StreamStatus(string name)
     /// <summary>Rows expected in the phase, where known.</summary>
     public long? PhaseRowsTotal { get; set; }
 
+    /// <summary>The connector's latest note about the stream (a quota wait, a fallback), or null.</summary>
+    public string? Message { get; set; }
+
     /// <summary>Rows received from the connector in this run.</summary>
     public long RowsRead => Interlocked.Read(ref _rowsRead);
 

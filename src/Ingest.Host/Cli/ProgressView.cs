@@ -38,7 +38,7 @@ internal static class ProgressView
         }
     }
 
-    private static List<string> Render(RunStatus status, Dictionary<string, (long Rows, DateTimeOffset At)> previous)
+    internal static List<string> Render(RunStatus status, Dictionary<string, (long Rows, DateTimeOffset At)> previous)
     {
         var now = DateTimeOffset.UtcNow;
         var lines = new List<string>();
@@ -75,6 +75,10 @@ internal static class ProgressView
 
                 lines.Add(string.Create(CultureInfo.InvariantCulture,
                     $"  {s.Name,-24} {phase,-16} rows {rows,12:N0}  {rate,10:N0}/s  committed {s.RowsCommitted,12:N0}  version {(s.LastCommitVersion is { } v ? v.ToString(CultureInfo.InvariantCulture) : "-")}"));
+                if (s.Message is { } note)
+                {
+                    lines.Add("    " + note);
+                }
             }
         }
 

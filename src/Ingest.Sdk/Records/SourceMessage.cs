@@ -57,8 +57,16 @@ public enum StreamPhase
 /// <param name="rowsDone">Rows read so far in this phase.</param>
 /// <param name="rowsTotal">Rows expected in this phase, where known (snapshot percentage).</param>
 /// <param name="backfillId">With <see cref="StreamPhase.Backfill"/>: the id of the backfill this is the progress of.</param>
-public sealed class StreamProgress(string stream, StreamPhase phase, long rowsDone, long? rowsTotal, string? backfillId = null) : SourceMessage
+/// <param name="message">
+/// What the user should know about the stream now, shown beside its status until the next progress of the stream
+/// replaces it (e.g. "waiting for the API quota to reset at 14:00 UTC", "cursor too old: re-reading by window");
+/// null when nothing is worth saying.
+/// </param>
+public sealed class StreamProgress(string stream, StreamPhase phase, long rowsDone, long? rowsTotal, string? backfillId = null, string? message = null) : SourceMessage
 {
+    /// <summary>A note for the user about the stream now, or null.</summary>
+    public string? Message { get; } = message;
+
     /// <summary>The backfill this progress is about, when <see cref="Phase"/> is <see cref="StreamPhase.Backfill"/>.</summary>
     public string? BackfillId { get; } = backfillId;
 
