@@ -17,6 +17,9 @@ namespace Ingest.Connectors.Sample;
 internal sealed class SampleReader : ISourceReader, IBackfillReader
 {
     private const int MaxFinishedKept = 32;
+
+    // Backfill ids of streams that joined a resumed read.
+    private const string JoinPrefix = "join:";
     private readonly SampleOptions _options;
     private readonly SampleState? _start;
     private readonly bool[] _snapshotStreams = new bool[SampleStreams.Count];
@@ -26,6 +29,7 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
     private readonly List<(string Id, SampleBackfill Progress)> _backfills = [];
     private readonly Dictionary<string, long> _finished = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<(BackfillRequest? Start, string? Cancel)> _commands = new();
+    private readonly List<string> _covered;
     private ulong _subBase;
     private ulong _sub;
     private int _started;
@@ -61,6 +65,7 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
             _changeStreams[s] = selection.SyncMode == SyncMode.Cdc;
         }
 
+        _covered = streams.Select(x => x.Name).Order(StringComparer.Ordinal).ToList();
         if (start?.Backfills is { } running)
         {
             _backfills.AddRange(running.Select(kv => (kv.Key, kv.Value)));
@@ -71,6 +76,22 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
             foreach (var (id, rows) in finished)
             {
                 _finished[id] = rows;
+            }
+        }
+
+        if (start?.Streams is { } covered)
+        {
+            // Streams selected since the checkpoint: their current rows, read like a backfill of everything. A stream
+            // the interrupted snapshot has not reached yet is left to the snapshot.
+            var snapshotAt = start.Phase == SampleState.SnapshotPhase ? SampleStreams.IndexOf(start.Stream!) : SampleStreams.Count;
+            foreach (var selection in streams)
+            {
+                var s = SampleStreams.IndexOf(selection.Name);
+                if (!covered.Contains(selection.Name) && s < snapshotAt && !_backfills.Any(b => b.Id == JoinPrefix + selection.Name))
+                {
+                    _commands.Enqueue((new BackfillRequest(JoinPrefix + selection.Name, selection.Name), null));
+                    _log.Write(ConnectorLogLevel.Information, $"Stream {selection.Name} is new to this connection: reading its current rows.");
+                }
             }
         }
 
@@ -429,6 +450,7 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
     /// <summary>The checkpoint of <paramref name="state"/> with the backfills' progress.</summary>
     private Checkpoint State(SampleGenerator generator, SampleState state) => (state with
     {
+        Streams = _covered,
         Backfills = _backfills.Count == 0 ? null : _backfills.ToDictionary(b => b.Id, b => b.Progress, StringComparer.Ordinal),
         BackfillsDone = _finished.Count == 0 ? null : new Dictionary<string, long>(_finished, StringComparer.Ordinal),
         Sub = _subBase == (ulong)(generator.NextSequence - 1) ? _sub : 0,

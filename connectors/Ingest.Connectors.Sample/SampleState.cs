@@ -21,6 +21,15 @@ internal sealed record SampleState(
     public const string SnapshotPhase = "snapshot";
     public const string ChangesPhase = "changes";
 
+    /// <summary>
+    /// The streams the read covers. A stream selected later is new to a resumed read: it is read from the start (its
+    /// current rows, as a backfill) within that read. Absent in states written before this was recorded: then every
+    /// selected stream counts as covered.
+    /// </summary>
+    [JsonPropertyName("streams")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Streams { get; init; }
+
     /// <summary>Backfills under way, by request id (absent when none).</summary>
     [JsonPropertyName("backfills")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -82,5 +82,8 @@ internal static class SampleStreams
         estimatedRows,
         new BackfillSupport(
             stream == OrderLines ? "an order id range, first..last (empty: every line)" : "an id range, first..last (empty: every row)",
-            "1..1000"));
+            "1..1000"))
+    {
+        JoinsRunningRead = true,
+    };
 }

@@ -118,6 +118,35 @@ public sealed class BackfillTests : IDisposable
         Assert.False(await supervisor.CancelBackfillAsync("shop", cancelled.Id, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task A_stream_added_to_a_connection_joins_the_resumed_read_without_rereading_the_others()
+    {
+        const string finite = """{"seed": 11, "customers": 400, "products": 60, "orders": 1500, "changes": 1000, "changesPerSecond": 0, "batchSize": 100}""";
+        var first = await RunOnceAsync(finite, ["customers", "orders"]);
+        Assert.True(first.Connections["shop"].Streams["customers"].RowsRead > 400);
+
+        var second = await RunOnceAsync(finite, SampleLake.Streams);
+        var streams = second.Connections["shop"].Streams;
+        Assert.Equal(0, streams["customers"].RowsRead);
+        Assert.Equal(0, streams["orders"].RowsRead);
+        Assert.Equal(60, streams["products"].RowsRead);
+        Assert.True(streams["order_lines"].RowsRead > 1000, $"order_lines read {streams["order_lines"].RowsRead} rows");
+        await AssertTablesEqualSourceAsync(finite);
+    }
+
+    private async Task<RunStatus> RunOnceAsync(string config, IEnumerable<string> streams)
+    {
+        var yaml = $"lake: ./lake\ncommit: {{interval: 50ms}}\nconnections:\n  - name: shop\n    connector: sample\n    config: {config}\n    streams:\n"
+            + string.Concat(streams.Select(s => $"      - {{name: {s}, mode: merge}}\n"));
+        var definition = Pipelines.PipelineFile.Parse(yaml, Path.Combine(_dir, "pipeline.yaml"));
+        var bound = await Pipelines.PipelineBinder.BindAsync(definition, new Dictionary<string, ISourceConnector>(StringComparer.Ordinal) { ["sample"] = new SampleConnector() }, CancellationToken.None);
+        var status = new RunStatus();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var result = await PipelineRunner.RunAsync(bound, new RunOptions { Once = true }, null, NullLoggerFactory.Instance, status, timeout.Token);
+        Assert.True(result.Succeeded, string.Join("; ", result.Connections.Select(c => c.Error)));
+        return status;
+    }
+
     private ConnectionSupervisor NewSupervisor() => new(
         () => new Dictionary<string, ISourceConnector>(StringComparer.Ordinal) { ["sample"] = new SampleConnector() },
         null,

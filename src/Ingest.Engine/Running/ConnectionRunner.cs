@@ -171,11 +171,20 @@ internal sealed partial class ConnectionRunner(
 
         // Progress lives in the lake: resume from the earliest checkpoint any table recorded; a table without one means a full read.
         JsonElement? resumeState = null;
-        if (tables.All(t => t.Progress is not null))
+        var fresh = tables.Where(t => t.Progress is null).ToList();
+        if (fresh.Count == 0)
         {
             var earliest = tables.MinBy(t => t.Progress!.Sequence)!;
             resumeState = earliest.Progress!.Checkpoint;
             LogResume(logger, _name, earliest.Progress.Sequence, earliest.Target.Stream.Name);
+        }
+        else if (fresh.Count < tables.Count && fresh.All(t => t.Target.Stream.JoinsRunningRead))
+        {
+            // Streams added to the connection since: the connector reads them from the start within the resumed read
+            // (their tables take every row), so the other streams need not be read again.
+            var earliest = tables.Where(t => t.Progress is not null).MinBy(t => t.Progress!.Sequence)!;
+            resumeState = earliest.Progress!.Checkpoint;
+            LogResumeWithNew(logger, _name, earliest.Progress.Sequence, string.Join(", ", fresh.Select(t => t.Target.Stream.Name).Distinct(StringComparer.Ordinal)));
         }
         else
         {
@@ -669,6 +678,9 @@ internal sealed partial class ConnectionRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}: resuming from checkpoint #{Sequence} recorded in table of stream {Stream}")]
     private static partial void LogResume(ILogger logger, string connection, long sequence, string stream);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}: resuming from checkpoint #{Sequence}; new stream(s) {Streams} are read from the start within the same read")]
+    private static partial void LogResumeWithNew(ILogger logger, string connection, long sequence, string streams);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}: reading from the start (no progress recorded in the table(s) of: {Streams})")]
     private static partial void LogFullRead(ILogger logger, string connection, string streams);

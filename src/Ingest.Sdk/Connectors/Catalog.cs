@@ -26,4 +26,13 @@ public sealed record StreamDescriptor(
     IReadOnlyList<SyncMode> SupportedSyncModes,
     string? Description = null,
     long? EstimatedRows = null,
-    BackfillSupport? Backfill = null);
+    BackfillSupport? Backfill = null)
+{
+    /// <summary>
+    /// True when the connector, resuming from a checkpoint taken before this stream was selected, reads the stream
+    /// from its start within that read (its state lists the streams it covers and snapshots the others). The engine
+    /// then resumes a connection with a newly added stream from its other tables' progress instead of re-reading
+    /// every stream. Leave false when a resumed read would skip the stream's history.
+    /// </summary>
+    public bool JoinsRunningRead { get; init; }
+}
