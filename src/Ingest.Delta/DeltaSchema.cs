@@ -16,8 +16,14 @@ public sealed record SchemaDifference(
     IReadOnlyList<(Field Table, Field Incoming)> Incompatible,
     IReadOnlyList<Field> Missing)
 {
-    /// <summary>Whether the table must change to take the incoming rows as they are (columns added or widened, or an incompatible type).</summary>
-    public bool NeedsChange => Added.Count > 0 || Widened.Count > 0 || Incompatible.Count > 0;
+    /// <summary>
+    /// Struct columns whose incoming type has fields the table's lacks (nested struct evolution): every common field is
+    /// the same type, narrower, or itself a struct that grows. Schema evolution appends the new fields, nullable.
+    /// </summary>
+    public IReadOnlyList<(Field Table, Field Incoming)> StructsGrown { get; init; } = [];
+
+    /// <summary>Whether the table must change to take the incoming rows as they are (columns added, widened or grown, or an incompatible type).</summary>
+    public bool NeedsChange => Added.Count > 0 || Widened.Count > 0 || Incompatible.Count > 0 || StructsGrown.Count > 0;
 }
 
 /// <summary>Schema comparison and batch conformance for writers whose sources change shape.</summary>
@@ -31,6 +37,7 @@ public static class DeltaSchema
         var added = new List<Field>();
         var widened = new List<(Field, Field)>();
         var incompatible = new List<(Field, Field)>();
+        var grown = new List<(Field, Field)>();
         foreach (var c in incoming.Columns)
         {
             var t = Find(table, c.Name);
@@ -46,6 +53,10 @@ public static class DeltaSchema
             {
                 widened.Add((t, c));
             }
+            else if (t.Type is StructType ts && c.Type is StructType cs && StructFit(ts, cs) == StructFitKind.Grows)
+            {
+                grown.Add((t, c));
+            }
             else
             {
                 incompatible.Add((t, c));
@@ -53,7 +64,64 @@ public static class DeltaSchema
         }
 
         var missing = table.Columns.Where(t => Find(incoming, t.Name) is null).ToList();
-        return new SchemaDifference(added, widened, incompatible, missing);
+        return new SchemaDifference(added, widened, incompatible, missing) { StructsGrown = grown };
+    }
+
+    private enum StructFitKind
+    {
+        Fits,
+        Grows,
+        Incompatible,
+    }
+
+    /// <summary>How an incoming struct relates to a table's: fits as it is, has new fields (possibly nested), or does not fit.</summary>
+    private static StructFitKind StructFit(StructType table, StructType incoming)
+    {
+        var kind = StructFitKind.Fits;
+        foreach (var f in incoming.Fields)
+        {
+            var t = table.Fields.FirstOrDefault(x => string.Equals(x.Name, f.Name, StringComparison.OrdinalIgnoreCase));
+            if (t is null)
+            {
+                kind = StructFitKind.Grows;
+            }
+            else if (SameType(t.Type, f.Type) || CanWiden(f.Type, t.Type))
+            {
+                continue;
+            }
+            else if (t.Type is StructType ts && f.Type is StructType fs && StructFit(ts, fs) is var nested and not StructFitKind.Incompatible)
+            {
+                kind = nested == StructFitKind.Grows ? StructFitKind.Grows : kind;
+            }
+            else
+            {
+                return StructFitKind.Incompatible;
+            }
+        }
+
+        return kind;
+    }
+
+    /// <summary>
+    /// Appends to a struct type's Delta JSON (<c>{"type":"struct","fields":[...]}</c>) the fields of
+    /// <paramref name="incoming"/> it lacks, as nullable, recursing into common struct fields; existing fields keep their
+    /// metadata. Delta's nested struct evolution, as Spark's <c>mergeSchema</c> does it.
+    /// </summary>
+    internal static void GrowStructJson(System.Text.Json.Nodes.JsonObject typeNode, StructType incoming)
+    {
+        var fields = typeNode["fields"]!.AsArray();
+        foreach (var f in incoming.Fields)
+        {
+            var existing = fields.FirstOrDefault(x => string.Equals(x!["name"]!.GetValue<string>(), f.Name, StringComparison.OrdinalIgnoreCase));
+            if (existing is null)
+            {
+                fields.Add((f with { Nullable = true }).ToDeltaJson());
+            }
+            else if (f.Type is StructType fs && existing["type"] is System.Text.Json.Nodes.JsonObject nested)
+            {
+                GrowStructJson(nested, fs);
+            }
+        }
     }
 
     private static Field? Find(StreamSchema s, string name) =>

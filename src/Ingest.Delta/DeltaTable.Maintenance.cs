@@ -97,10 +97,10 @@ public sealed partial class DeltaTable
                 }
 
                 // One bin, one file (per partition: a bin never spans two).
-                writer.Finish();
+                writer.CloseFiles();
             }
 
-            var adds = writer.Finish().Select(a => a with { DataChange = false }).ToList();
+            var adds = (await writer.FinishAsync(cancellationToken).ConfigureAwait(false)).Select(a => a with { DataChange = false }).ToList();
             var sizes = adds.Select(a => a.Size).Order().ToList();
             long Percentile(double p) => sizes.Count == 0 ? 0 : sizes[(int)Math.Min(sizes.Count - 1, Math.Floor(p * sizes.Count))];
             var pending = new PendingCommit
@@ -196,8 +196,9 @@ public sealed partial class DeltaTable
         var candidates = new List<StoredFile>();
         foreach (var file in await _store.ListAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            // Spark leaves hidden files and folders alone (_delta_log, _change_data is handled by its retention, .crc files).
-            if (file.Path.Split('/').Any(seg => seg.StartsWith('_') || seg.StartsWith('.')))
+            // Spark leaves hidden files and folders alone (_delta_log, .crc files), but not change data files (never live:
+            // deleted once past the retention) nor partition folders whose column starts with '_' (DeltaTableUtils.isHiddenDirectory).
+            if (IsHidden(file.Path, state.Metadata?.PartitionColumns ?? []))
             {
                 continue;
             }
@@ -231,7 +232,7 @@ public sealed partial class DeltaTable
             await _store.DeleteAsync(c.Path, cancellationToken).ConfigureAwait(false);
         }
 
-        var dirs = RemoveEmptyFolders(_store.LocalPath(""));
+        var dirs = await _store.RemoveEmptyFoldersAsync(cancellationToken).ConfigureAwait(false);
         await CommitAsync(_state, new PendingCommit
         {
             Options = new CommitOptions("VACUUM END", new Dictionary<string, string> { ["status"] = "COMPLETED" }),
@@ -241,25 +242,26 @@ public sealed partial class DeltaTable
         return result;
     }
 
-    private static int RemoveEmptyFolders(string root)
+    private static bool IsHidden(string path, IReadOnlyList<string> partitionColumns)
     {
-        var removed = 0;
-        foreach (var dir in Directory.EnumerateDirectories(root, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).ToList())
+        var segments = path.Split('/');
+        for (var i = 0; i < segments.Length; i++)
         {
-            var name = System.IO.Path.GetFileName(dir);
-            if (name.StartsWith('_') || name.StartsWith('.') || System.IO.Path.GetRelativePath(root, dir).Split(System.IO.Path.DirectorySeparatorChar).Any(s => s.StartsWith('_') || s.StartsWith('.')))
+            var seg = segments[i];
+            if (!seg.StartsWith('_') && !seg.StartsWith('.'))
             {
                 continue;
             }
 
-            if (!Directory.EnumerateFileSystemEntries(dir).Any())
+            var visible = (i == 0 && seg == Operations.ChangeDataWriter.Folder.TrimEnd('/') && segments.Length > 1)
+                || (i < segments.Length - 1 && partitionColumns.Any(c => seg.StartsWith(c + "=", StringComparison.Ordinal)));
+            if (!visible)
             {
-                Directory.Delete(dir);
-                removed++;
+                return true;
             }
         }
 
-        return removed;
+        return false;
     }
 
     /// <summary>What the latest snapshot is: schema, partitioning, protocol and features, files, bytes, rows.</summary>
@@ -288,7 +290,7 @@ public sealed partial class DeltaTable
             snapshot.RowCount,
             snapshot.Files.Count(f => f.DeletionVector is not null),
             ReaderFeatures.FirstUnsupported(p),
-            WriterFeatures.Refusal(state, removesData: true));
+            WriterFeatures.Refusal(state, removesData: true, writesChangeData: true));
     }
 }
 

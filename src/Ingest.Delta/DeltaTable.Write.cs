@@ -33,7 +33,7 @@ public sealed partial class DeltaTable
     /// </summary>
     public DeltaOverwrite BeginOverwrite()
     {
-        WriterFeatures.Check(_state, Path, "overwrite", removesData: true);
+        WriterFeatures.Check(_state, Path, "overwrite", removesData: true, writesChangeData: true);
         return new DeltaOverwrite(this, _snapshot, NewWriter(_snapshot));
     }
 
@@ -47,8 +47,8 @@ public sealed partial class DeltaTable
             throw new DeltaConcurrencyException($"The schema of '{Path}' changed (version {_snapshot.Version}) while an overwrite was being written; retry it.");
         }
 
-        WriterFeatures.Check(readState, Path, "overwrite", removesData: true);
-        var adds = writer.Finish();
+        WriterFeatures.Check(readState, Path, "overwrite", removesData: true, writesChangeData: true);
+        var adds = await writer.FinishAsync(ct).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var live = _snapshot.Files;
         var removes = live.Select(f => RemoveOf(f, now)).ToList();
@@ -322,8 +322,8 @@ public sealed partial class DeltaTable
                 writer.Write(WithValidity(taken, toOrdinal, currentOrdinal, newTo.ToArray(), newCurrent.ToArray(), type));
             }
 
-            var pending = MergeCommit(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns).Append($"target.{ScdColumns.IsCurrent}"),
-                new MergeMetrics(source.Length, newRows.Count, closed - closedByDelete, closedByDelete, copied - closed, skipped, bytesRemoved));
+            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns).Append($"target.{ScdColumns.IsCurrent}"),
+                new MergeMetrics(source.Length, newRows.Count, closed - closedByDelete, closedByDelete, copied - closed, skipped, bytesRemoved), cancellationToken).ConfigureAwait(false);
             return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -380,7 +380,7 @@ public sealed partial class DeltaTable
             throw new InvalidOperationException($"Column '{t.Name}' of '{Path}' has type {t.Type.DisplayName}; the new schema has {i.Type.DisplayName}, which it cannot widen to.");
         }
 
-        if (diff.Added.Count == 0 && diff.Widened.Count == 0)
+        if (diff.Added.Count == 0 && diff.Widened.Count == 0 && diff.StructsGrown.Count == 0)
         {
             return null;
         }
@@ -415,6 +415,12 @@ public sealed partial class DeltaTable
             changes.Add(new JsonObject { ["fromType"] = t.Type.ToDeltaJson(), ["toType"] = i.Type.ToDeltaJson() });
         }
 
+        foreach (var (t, i) in diff.StructsGrown)
+        {
+            var node = fields.First(f => string.Equals(f!["name"]!.GetValue<string>(), t.Name, StringComparison.OrdinalIgnoreCase))!.AsObject();
+            DeltaSchema.GrowStructJson(node["type"]!.AsObject(), (StructType)i.Type);
+        }
+
         foreach (var a in diff.Added)
         {
             fields.Add((a with { Nullable = true }).ToDeltaJson());
@@ -429,7 +435,7 @@ public sealed partial class DeltaTable
             IsBlindAppend = true,
             DefaultParameters =
             {
-                ["columns"] = new JsonArray(diff.Added.Select(a => (JsonNode)a.ToDeltaJson()).Concat(diff.Widened.Select(w => (JsonNode)w.Incoming.ToDeltaJson())).ToArray()).ToJsonString(),
+                ["columns"] = new JsonArray(diff.Added.Select(a => (JsonNode)a.ToDeltaJson()).Concat(diff.Widened.Concat(diff.StructsGrown).Select(w => (JsonNode)w.Incoming.ToDeltaJson())).ToArray()).ToJsonString(),
             },
         };
         return await CommitAsync(readState, pending, 0, cancellationToken).ConfigureAwait(false);

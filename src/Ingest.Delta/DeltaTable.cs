@@ -11,7 +11,7 @@ using Ingest.Sdk.Types;
 
 namespace Ingest.Delta;
 
-/// <summary>A Delta table at a path (a local folder for now; S3 in the Delta issue).</summary>
+/// <summary>A Delta table at a path: a local folder or <c>s3://bucket/prefix</c>.</summary>
 public sealed partial class DeltaTable
 {
     internal static readonly string EngineVersion = typeof(DeltaTable).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -41,20 +41,34 @@ public sealed partial class DeltaTable
     public long MaxRowsPerFile { get; set; } = 1_000_000;
 
     /// <summary>Opens an existing table at its latest version; null when <paramref name="path"/> holds no table.</summary>
-    public static async Task<DeltaTable?> TryOpenAsync(string path, CancellationToken cancellationToken)
+    /// <param name="path">A local folder, or <c>s3://bucket/prefix</c> (reached with the AWS environment's settings).</param>
+    /// <param name="cancellationToken">Cancels the read of the log.</param>
+    public static Task<DeltaTable?> TryOpenAsync(string path, CancellationToken cancellationToken) => TryOpenAsync(path, null, cancellationToken);
+
+    /// <summary>Opens an existing table at its latest version; null when <paramref name="path"/> holds no table.</summary>
+    /// <param name="path">A local folder, or <c>s3://bucket/prefix</c>.</param>
+    /// <param name="storage">Endpoint, region and credentials for object stores; null for the AWS environment's.</param>
+    /// <param name="cancellationToken">Cancels the read of the log.</param>
+    public static async Task<DeltaTable?> TryOpenAsync(string path, DeltaStorageOptions? storage, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var store = new LocalLogStore(path);
+        var store = LogStores.Create(path, storage);
         var state = await LogReplay.LoadAsync(store, null, cancellationToken).ConfigureAwait(false);
-        return state is null ? null : new DeltaTable(path, store, state);
+        return state is null ? null : new DeltaTable(DisplayPath(path, store), store, state);
     }
 
+    private static string DisplayPath(string path, ILogStore store) => store is S3LogStore ? store.Root : path;
+
     /// <summary>Opens the table, or creates it (version 0: protocol 1/2 + metaData) with this schema.</summary>
-    public static async Task<DeltaTable> OpenOrCreateAsync(string path, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string>? configuration, CancellationToken cancellationToken)
+    public static Task<DeltaTable> OpenOrCreateAsync(string path, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string>? configuration, CancellationToken cancellationToken) =>
+        OpenOrCreateAsync(path, schema, partitionColumns, configuration, null, cancellationToken);
+
+    /// <summary>Opens the table, or creates it (version 0: protocol + metaData) with this schema; <paramref name="path"/> may be <c>s3://bucket/prefix</c>.</summary>
+    public static async Task<DeltaTable> OpenOrCreateAsync(string path, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string>? configuration, DeltaStorageOptions? storage, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(partitionColumns);
-        var existing = await TryOpenAsync(path, cancellationToken).ConfigureAwait(false);
+        var existing = await TryOpenAsync(path, storage, cancellationToken).ConfigureAwait(false);
         if (existing is not null)
         {
             return existing;
@@ -86,8 +100,11 @@ public sealed partial class DeltaTable
         var config = configuration ?? new Dictionary<string, string>();
         var widening = WriterFeatures.IsTrue(config, "delta.enableTypeWidening");
         var ict = WriterFeatures.IsTrue(config, "delta.enableInCommitTimestamps");
-        var protocol = new ProtocolAction(1, 2);
-        if (ntz || widening || ict)
+        var dv = WriterFeatures.IsTrue(config, "delta.enableDeletionVectors");
+        var cdf = WriterFeatures.IsTrue(config, "delta.enableChangeDataFeed");
+        // Change data feed alone: legacy writer version 4 (PROTOCOL.md "Table Features": writer 4 implies changeDataFeed).
+        var protocol = cdf ? new ProtocolAction(1, 4) : new ProtocolAction(1, 2);
+        if (ntz || widening || ict || dv)
         {
             // Table features (PROTOCOL.md "Table Features"): reader 3 only for reader+writer features; appendOnly is listed
             // when the table asks for it (writer version 2 implied it).
@@ -115,6 +132,17 @@ public sealed partial class DeltaTable
                 writerFeatures.Add("inCommitTimestamp");
             }
 
+            if (dv)
+            {
+                readerFeatures.Add("deletionVectors");
+                writerFeatures.Add("deletionVectors");
+            }
+
+            if (cdf)
+            {
+                writerFeatures.Add("changeDataFeed");
+            }
+
             protocol = readerFeatures.Count > 0 ? new ProtocolAction(3, 7, readerFeatures, writerFeatures) : new ProtocolAction(1, 7, null, writerFeatures);
         }
 
@@ -136,18 +164,18 @@ public sealed partial class DeltaTable
             },
             IsBlindAppend = true,
         };
-        var store = new LocalLogStore(path);
+        var store = LogStores.Create(path, storage);
         var bytes = pending.Serialize(-1, Guid.NewGuid().ToString(), ict ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : null);
         if (!await store.PutIfAbsentAsync(LogReplay.CommitPath(0), bytes, cancellationToken).ConfigureAwait(false))
         {
             // Another writer created the table first.
-            return await TryOpenAsync(path, cancellationToken).ConfigureAwait(false)
+            return await TryOpenAsync(path, storage, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidDataException($"Delta table '{path}' has a version 0 that cannot be read.");
         }
 
         var state = new LogState();
         state.Apply(pending.ToActions(), 0);
-        return new DeltaTable(path, store, state);
+        return new DeltaTable(DisplayPath(path, store), store, state);
     }
 
     private static bool UsesNtz(DataType t) => t switch
@@ -239,7 +267,7 @@ public sealed partial class DeltaTable
                 writer.Write(batch);
             }
 
-            var adds = writer.Finish();
+            var adds = await writer.FinishAsync(cancellationToken).ConfigureAwait(false);
             var pending = new PendingCommit
             {
                 Options = options,
@@ -314,9 +342,9 @@ public sealed partial class DeltaTable
     };
 
     /// <summary>Checks a keyed source (merge or history merge) against the table: writable, same schema, one IsDelete per row, keys named.</summary>
-    private void CheckKeyedSource(LogState readState, DeltaSnapshot snapshot, RecordBatch source, bool[] isDelete, IReadOnlyList<string> keyColumns, string what, string operation, string paramName)
+    private void CheckKeyedSource(LogState readState, DeltaSnapshot snapshot, RecordBatch source, bool[] isDelete, IReadOnlyList<string> keyColumns, string what, string operation, string paramName, bool writesChangeData = false)
     {
-        WriterFeatures.Check(readState, Path, "merge", removesData: true);
+        WriterFeatures.Check(readState, Path, "merge", removesData: true, writesChangeData);
         CheckSchema(source.Schema, snapshot, what);
         if (isDelete.Length != source.Length)
         {
@@ -340,9 +368,9 @@ public sealed partial class DeltaTable
     private readonly record struct MergeMetrics(long SourceRows, long Inserted, long Updated, long Deleted, long Copied, long? Skipped, long BytesRemoved);
 
     /// <summary>The commit of a copy-on-write merge: the files written replace <paramref name="removes"/>; a concurrent add that may hold a key conflicts.</summary>
-    private static PendingCommit MergeCommit(CommitOptions options, TableWriter writer, List<RemoveAction> removes, HashSet<string> readFiles, FilePruning pruning, IEnumerable<string> predicate, MergeMetrics m)
+    private static async Task<PendingCommit> MergeCommitAsync(CommitOptions options, TableWriter writer, List<RemoveAction> removes, HashSet<string> readFiles, FilePruning pruning, IEnumerable<string> predicate, MergeMetrics m, CancellationToken ct)
     {
-        var adds = writer.Finish();
+        var adds = await writer.FinishAsync(ct).ConfigureAwait(false);
         var metrics = new Dictionary<string, string>
         {
             ["numSourceRows"] = Committer.Metric(m.SourceRows),
@@ -412,11 +440,15 @@ public sealed partial class DeltaTable
         var snapshot = _snapshot;
         var schema = snapshot.Schema;
         var source = request.Rows;
-        CheckKeyedSource(readState, snapshot, source, request.IsDelete, request.KeyColumns, "merge source", "merge", nameof(request));
+        CheckKeyedSource(readState, snapshot, source, request.IsDelete, request.KeyColumns, "merge source", "merge", nameof(request), writesChangeData: true);
 
         var keyOrdinals = request.KeyColumns.Select(k => schema.IndexOf(k) is var i and >= 0 ? i : throw new ArgumentException($"Key column '{k}' is not a column of the table ({schema}).", nameof(request))).ToArray();
         var versionOrdinal = request.VersionColumn is null ? -1
             : schema.IndexOf(request.VersionColumn) is var vi and >= 0 ? vi : throw new ArgumentException($"Version column '{request.VersionColumn}' is not a column of the table.", nameof(request));
+        if (WritesDeletionVectors(readState))
+        {
+            return await MergeWithDeletionVectorsAsync(request, options, readState, snapshot, keyOrdinals, versionOrdinal, cancellationToken).ConfigureAwait(false);
+        }
 
         var sourceKeys = keyOrdinals.Select(source.Column).ToArray();
         var index = new KeyIndex(sourceKeys, source.Length, request.KeyColumns);
@@ -428,6 +460,7 @@ public sealed partial class DeltaTable
         var removes = new List<RemoveAction>();
         var readFiles = new HashSet<string>(StringComparer.Ordinal);
         using var writer = NewWriter(snapshot);
+        using var cdc = NewChangeDataWriter(snapshot);
         try
         {
             foreach (var file in snapshot.Files)
@@ -439,6 +472,7 @@ public sealed partial class DeltaTable
 
                 readFiles.Add(file.Path);
                 var batches = new List<(RecordBatch Batch, List<int> Keep)>();
+                var changes = new List<(List<int> Updated, List<int> Deleted)>();
                 try
                 {
                     var changed = false;
@@ -448,6 +482,8 @@ public sealed partial class DeltaTable
                         var targetKeys = keyOrdinals.Select(batch.Column).ToArray();
                         var keep = new List<int>(batch.Length);
                         batches.Add((batch, keep));
+                        var (updatedRows, deletedRows) = (new List<int>(), new List<int>());
+                        changes.Add((updatedRows, deletedRows));
                         for (var r = 0; r < batch.Length; r++)
                         {
                             var j = index.Find(targetKeys, r);
@@ -469,11 +505,13 @@ public sealed partial class DeltaTable
                             if (request.IsDelete[j])
                             {
                                 deleted++;
+                                deletedRows.Add(r);
                             }
                             else
                             {
                                 updated++;
                                 writeSource[j] = true;
+                                updatedRows.Add(r);
                             }
                         }
 
@@ -486,8 +524,10 @@ public sealed partial class DeltaTable
                     }
 
                     copied += fileCopied;
-                    foreach (var (batch, keep) in batches)
+                    for (var b = 0; b < batches.Count; b++)
                     {
+                        var (batch, keep) = batches[b];
+                        WriteTargetChanges(cdc, batch, changes[b].Updated, changes[b].Deleted);
                         if (keep.Count > 0)
                         {
                             // Always a copy: the batch's buffers belong to the file reader, which is closed before the
@@ -523,18 +563,22 @@ public sealed partial class DeltaTable
                 }
             }
 
+            // Change data first: writing the source to Parquet moves its buffers away.
+            WriteSourceChanges(cdc, source, matched, writeSource, request.IsDelete);
             if (fromSource.Count > 0)
             {
                 writer.Write(fromSource.Count == source.Length ? source : ArrowKernels.Take(source, CollectionsMarshal.AsSpan(fromSource)));
             }
 
-            var pending = MergeCommit(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns),
-                new MergeMetrics(source.Length, inserted, updated, deleted, copied, null, bytesRemoved));
+            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns),
+                new MergeMetrics(source.Length, inserted, updated, deleted, copied, null, bytesRemoved), cancellationToken).ConfigureAwait(false);
+            await AddChangeFilesAsync(pending, cdc, cancellationToken).ConfigureAwait(false);
             return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             await writer.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            await AbortChangeDataAsync(cdc).ConfigureAwait(false);
             throw;
         }
     }
@@ -545,7 +589,7 @@ public sealed partial class DeltaTable
         ArgumentNullException.ThrowIfNull(options);
         var readState = _state;
         var snapshot = _snapshot;
-        WriterFeatures.Check(readState, Path, "delete", removesData: true);
+        WriterFeatures.Check(readState, Path, "delete", removesData: true, writesChangeData: true);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var removes = snapshot.Files.Select(f => RemoveOf(f, now)).ToList();
         var pending = new PendingCommit
@@ -600,7 +644,7 @@ public sealed partial class DeltaTable
     }
 
     /// <summary>Reads one data file's live rows as batches with the table's schema.</summary>
-    private IAsyncEnumerable<RecordBatch> ReadFileAsync(DeltaSnapshot snapshot, AddFile file, CancellationToken ct) =>
+    internal IAsyncEnumerable<RecordBatch> ReadFileAsync(DeltaSnapshot snapshot, AddFile file, CancellationToken ct) =>
         _scanners.GetValue(snapshot, s => new FileScanner(_store, s)).ReadFileAsync(file, ct);
 
     /// <summary>Commit history, newest first: version, timestamp, operation, parameters, metrics, and the whole commitInfo.</summary>

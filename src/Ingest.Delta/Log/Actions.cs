@@ -294,6 +294,19 @@ internal static class ActionJson
         w.WriteEndObject();
     }
 
+    /// <summary>A <c>cdc</c> action (PROTOCOL.md "Add CDC File"): path, partitionValues, size, dataChange false.</summary>
+    public static void WriteCdc(Utf8JsonWriter w, AddFile c)
+    {
+        w.WriteStartObject();
+        w.WriteStartObject("cdc");
+        w.WriteString("path", c.Path);
+        WritePartitionValues(w, c.PartitionValues);
+        w.WriteNumber("size", c.Size);
+        w.WriteBoolean("dataChange", false);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
     private static void WriteDeletionVector(Utf8JsonWriter w, DeletionVectorDescriptor dv)
     {
         w.WriteStartObject("deletionVector");

@@ -40,7 +40,7 @@ internal static class CheckpointReader
         foreach (var sidecar in sidecars)
         {
             var path = SidecarPath(sidecar.Path);
-            if (store.Stat(path) is null && !Path.IsPathRooted(path))
+            if (!Path.IsPathRooted(path) && await store.StatAsync(path, ct).ConfigureAwait(false) is null)
             {
                 throw new InvalidDataException($"Sidecar file '{path}' referenced by the checkpoint of version {state.Version} is missing.");
             }
@@ -57,7 +57,8 @@ internal static class CheckpointReader
 
     private static async Task ReadParquetAsync(ILogStore store, string part, LogState state, List<SidecarAction>? sidecars, CancellationToken ct)
     {
-        using var reader = new ParquetSharp.Arrow.FileReader(Path.IsPathRooted(part) ? part : store.LocalPath(part));
+        using var local = Path.IsPathRooted(part) ? new LocalFile(part, temporary: false) : await store.OpenLocalAsync(part, ct).ConfigureAwait(false);
+        using var reader = new ParquetSharp.Arrow.FileReader(local.FullPath);
         using var batches = reader.GetRecordBatchReader();
         while (await batches.ReadNextRecordBatchAsync(ct).ConfigureAwait(false) is { } batch)
         {
@@ -362,7 +363,7 @@ internal static class CheckpointWriter
     public static async Task<bool> WriteAsync(ILogStore store, LogState state, CancellationToken ct)
     {
         var path = LogReplay.CheckpointPath(state.Version);
-        if (store.Stat(path) is not null)
+        if (await store.StatAsync(path, ct).ConfigureAwait(false) is not null)
         {
             return false;
         }

@@ -49,7 +49,7 @@ internal sealed class LogState
                 Files.Remove(r.Path);
             }
 
-            Tombstones[r.Path] = r.DataChange ? r with { DataChange = false } : r;
+            Tombstones[TombstoneKey(r.Path, r.DeletionVector)] = r.DataChange ? r with { DataChange = false } : r;
         }
 
         foreach (var a in c.Adds)
@@ -57,7 +57,7 @@ internal sealed class LogState
             Files[a.Path] = a.DataChange ? a with { DataChange = false } : a;
             if (!reconciled)
             {
-                Tombstones.Remove(a.Path);
+                Tombstones.Remove(TombstoneKey(a.Path, a.DeletionVector));
             }
         }
 
@@ -73,6 +73,12 @@ internal sealed class LogState
 
         Version = version;
     }
+
+    /// <summary>
+    /// Tombstones are keyed like files, by (path, deletion vector id): replacing a file's DV leaves the old one's tombstone
+    /// in place, so VACUUM keeps the old DV file for readers of older versions until the retention passes.
+    /// </summary>
+    private static string TombstoneKey(string path, DeletionVectorDescriptor? dv) => dv is null ? path : path + "\n" + dv.UniqueId;
 
     public LogState Clone()
     {

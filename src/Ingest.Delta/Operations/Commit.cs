@@ -19,6 +19,9 @@ internal sealed class PendingCommit
 
     public List<RemoveAction> Removes { get; init; } = [];
 
+    /// <summary>Change data files (<c>cdc</c> actions), when the table records its change data feed.</summary>
+    public List<AddFile> ChangeFiles { get; init; } = [];
+
     public Dictionary<string, string> Metrics { get; init; } = [];
 
     public Dictionary<string, string> DefaultParameters { get; init; } = [];
@@ -141,6 +144,11 @@ internal sealed class PendingCommit
         foreach (var a in Adds)
         {
             Line(w => ActionJson.WriteAdd(w, a));
+        }
+
+        foreach (var c in ChangeFiles)
+        {
+            Line(w => ActionJson.WriteCdc(w, c));
         }
 
         return ms.ToArray();

@@ -22,13 +22,25 @@ internal sealed class TableWriter : IDisposable
     private readonly IReadOnlyList<Field> _dataColumns;
     private readonly int _numIndexedCols;
     private readonly Dictionary<string, (string?[] Values, DataFileWriter Writer)> _open = new(StringComparer.Ordinal);
+    private readonly List<(DataFileWriter Writer, Dictionary<string, string?> PartitionValues, string Stats)> _closed = [];
     private readonly List<AddFile> _added = [];
     private readonly List<string> _written = [];
+    private readonly string _folder;
+    private readonly string _namePrefix;
     private int _fileCounter;
 
-    public TableWriter(ILogStore store, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string> configuration, long maxRowsPerFile)
+    /// <param name="store">Where the files go.</param>
+    /// <param name="schema">The rows' schema (the table's, or the change data schema).</param>
+    /// <param name="partitionColumns">Partition columns: one folder per value, left out of the Parquet.</param>
+    /// <param name="configuration">Table properties (stats columns).</param>
+    /// <param name="maxRowsPerFile">Most rows per file.</param>
+    /// <param name="folder">A folder under the root for every file (<c>_change_data/</c>), or empty.</param>
+    /// <param name="namePrefix">File names start with it: <c>part</c> for data, <c>cdc</c> for change data.</param>
+    public TableWriter(ILogStore store, StreamSchema schema, IReadOnlyList<string> partitionColumns, IReadOnlyDictionary<string, string> configuration, long maxRowsPerFile, string folder = "", string namePrefix = "part")
     {
         _store = store;
+        _folder = folder;
+        _namePrefix = namePrefix;
         _schema = schema;
         _partitionColumns = partitionColumns;
         MaxRowsPerFile = maxRowsPerFile;
@@ -48,8 +60,6 @@ internal sealed class TableWriter : IDisposable
     public long MaxRowsPerFile { get; }
 
     public long RowsWritten { get; private set; }
-
-    public IReadOnlyList<AddFile> Added => _added;
 
     /// <summary>Writes a batch with the table's schema.</summary>
     public void Write(RecordBatch batch)
@@ -111,7 +121,7 @@ internal sealed class TableWriter : IDisposable
         {
             if (!_open.TryGetValue(dir, out var current))
             {
-                var name = $"{dir}part-{_fileCounter++:D5}-{Guid.NewGuid()}-c000.snappy.parquet";
+                var name = $"{_folder}{dir}{_namePrefix}-{_fileCounter++:D5}-{Guid.NewGuid()}{(_namePrefix == "part" ? "-" : ".")}c000.snappy.parquet";
                 current = (values, new DataFileWriter(_store, name, _dataSchema, _dataColumns, _numIndexedCols));
                 _written.Add(name);
                 _open[dir] = current;
@@ -133,24 +143,37 @@ internal sealed class TableWriter : IDisposable
     {
         var (values, writer) = _open[dir];
         _open.Remove(dir);
-        var (size, stats) = writer.Finish();
+        var stats = writer.Close();
         var pv = new Dictionary<string, string?>(StringComparer.Ordinal);
         for (var i = 0; i < _partitionColumns.Count; i++)
         {
             pv[_partitionColumns[i]] = values[i];
         }
 
-        _added.Add(new AddFile(Partitioning.EncodePath(writer.RelativePath), pv, size, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, stats));
+        _closed.Add((writer, pv, stats));
     }
 
-    /// <summary>Closes every open file; returns the adds.</summary>
-    public IReadOnlyList<AddFile> Finish()
+    /// <summary>Closes every open file: rows written next go to new files (OPTIMIZE: one file per bin).</summary>
+    public void CloseFiles()
     {
         foreach (var dir in _open.Keys.ToList())
         {
             FinishFile(dir);
         }
+    }
 
+    /// <summary>Closes every open file and publishes all (uploads, for object stores); returns the adds.</summary>
+    public async Task<IReadOnlyList<AddFile>> FinishAsync(CancellationToken cancellationToken)
+    {
+        CloseFiles();
+        foreach (var (writer, pv, stats) in _closed)
+        {
+            var size = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            writer.Dispose();
+            _added.Add(new AddFile(Partitioning.EncodePath(writer.RelativePath), pv, size, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), true, stats));
+        }
+
+        _closed.Clear();
         return _added;
     }
 
@@ -178,6 +201,12 @@ internal sealed class TableWriter : IDisposable
             w.Dispose();
         }
 
+        foreach (var (w, _, _) in _closed)
+        {
+            w.Dispose();
+        }
+
         _open.Clear();
+        _closed.Clear();
     }
 }

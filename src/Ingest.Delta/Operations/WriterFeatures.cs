@@ -11,10 +11,10 @@ internal static class WriterFeatures
 {
     /// <summary>
     /// Writer features this library honours on every write: appendOnly (removes refused when <c>delta.appendOnly</c>),
-    /// timestampNtz, typeWidening (widened types recorded in <c>delta.typeChanges</c>), deletionVectors (read and removed
-    /// with their descriptor), vacuumProtocolCheck (VACUUM checks the protocol); and, only while the table does not use
-    /// them, invariants, changeDataFeed (appends need no change files), columnMapping (mode none), generatedColumns and
-    /// identityColumns (no column declares one); inCommitTimestamp (commitInfo first, with a strictly increasing
+    /// timestampNtz, typeWidening (widened types recorded in <c>delta.typeChanges</c>), deletionVectors (read, removed
+    /// with their descriptor, and written by merges), vacuumProtocolCheck (VACUUM checks the protocol); and, only while the
+    /// table does not use them, invariants, columnMapping (mode none), generatedColumns and identityColumns (no column declares one), changeDataFeed (change data files for merges; whole-file overwrites and deletes
+    /// need none); inCommitTimestamp (commitInfo first, with a strictly increasing
     /// <c>inCommitTimestamp</c>).
     /// </summary>
     public static readonly IReadOnlySet<string> Supported = new HashSet<string>(StringComparer.Ordinal)
@@ -23,8 +23,11 @@ internal static class WriterFeatures
         "vacuumProtocolCheck", "changeDataFeed", "columnMapping", "inCommitTimestamp",
     };
 
-    /// <summary>Why this library cannot do <paramref name="operation"/> on the table, or null when it can.</summary>
-    public static string? Refusal(LogState state, bool removesData)
+    /// <summary>Why this library cannot change the table, or null when it can.</summary>
+    /// <param name="state">The table.</param>
+    /// <param name="removesData">The operation removes or changes rows.</param>
+    /// <param name="writesChangeData">The operation writes change data files where the table asks for them (merges), or removes only whole files (the change feed then follows from the remove actions).</param>
+    public static string? Refusal(LogState state, bool removesData, bool writesChangeData = false)
     {
         var protocol = state.Protocol;
         var meta = state.Metadata;
@@ -83,7 +86,7 @@ internal static class WriterFeatures
                 "generatedColumns" => schema.Contains("\"delta.generationExpression\"", StringComparison.Ordinal),
                 "identityColumns" => schema.Contains("\"delta.identity.", StringComparison.Ordinal),
                 "columnMapping" => config.TryGetValue("delta.columnMapping.mode", out var mode) && !string.Equals(mode, "none", StringComparison.OrdinalIgnoreCase),
-                "changeDataFeed" => removesData && IsTrue(config, "delta.enableChangeDataFeed"),
+                "changeDataFeed" => removesData && !writesChangeData && IsTrue(config, "delta.enableChangeDataFeed"),
                 _ => !Supported.Contains(f),
             };
 
@@ -94,7 +97,7 @@ internal static class WriterFeatures
                 return f switch
                 {
                     "invariants" => "writer feature 'invariants' is in use (a column declares delta.invariants, which this library does not evaluate)",
-                    "changeDataFeed" => "writer feature 'changeDataFeed' is enabled (delta.enableChangeDataFeed) and this operation would need change data files, which this library does not write",
+                    "changeDataFeed" => "writer feature 'changeDataFeed' is enabled (delta.enableChangeDataFeed) and this operation would need change data files, which this library writes for merges, overwrites and deletes of whole tables only",
                     "columnMapping" => "writer feature 'columnMapping' is in use (delta.columnMapping.mode), and this library writes only unmapped columns",
                     _ => $"writer feature '{f}' is not supported by this library",
                 };
@@ -110,9 +113,9 @@ internal static class WriterFeatures
     }
 
     /// <summary>Throws <see cref="NotSupportedException"/> when the table needs a writer feature this library lacks.</summary>
-    public static void Check(LogState state, string table, string operation, bool removesData)
+    public static void Check(LogState state, string table, string operation, bool removesData, bool writesChangeData = false)
     {
-        if (Refusal(state, removesData) is { } why)
+        if (Refusal(state, removesData, writesChangeData) is { } why)
         {
             throw new NotSupportedException($"Cannot {operation.ToLowerInvariant()} Delta table '{table}': {why}. Supported writer features: {string.Join(", ", Supported.Order(StringComparer.Ordinal))}.");
         }

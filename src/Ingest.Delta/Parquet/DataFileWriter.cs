@@ -11,12 +11,11 @@ internal sealed class DataFileWriter : IDisposable
 {
     private readonly ParquetSharp.Arrow.FileWriter _writer;
     private readonly StatsCollector _stats;
-    private readonly ILogStore _store;
+    private readonly INewFile _file;
     private bool _closed;
 
     public DataFileWriter(ILogStore store, string relativePath, Schema dataSchema, IReadOnlyList<Field> dataColumns, int numIndexedCols)
     {
-        _store = store;
         RelativePath = relativePath;
         _stats = new StatsCollector(dataColumns, numIndexedCols);
         using var builder = new WriterPropertiesBuilder();
@@ -27,14 +26,14 @@ internal sealed class DataFileWriter : IDisposable
         using var arrowBuilder = new ParquetSharp.Arrow.ArrowWriterPropertiesBuilder();
         arrowBuilder.StoreSchema();
         using var arrowProps = arrowBuilder.Build();
-        var stream = store.CreateForWrite(relativePath);
+        _file = store.CreateFile(relativePath);
         try
         {
-            _writer = new ParquetSharp.Arrow.FileWriter(stream, dataSchema, props, arrowProps, leaveOpen: false);
+            _writer = new ParquetSharp.Arrow.FileWriter(_file.Stream, dataSchema, props, arrowProps, leaveOpen: true);
         }
         catch
         {
-            stream.Dispose();
+            _file.Dispose();
             throw;
         }
     }
@@ -55,23 +54,37 @@ internal sealed class DataFileWriter : IDisposable
         _writer.WriteBufferedRecordBatch(batch);
     }
 
-    /// <summary>Closes the file; returns its exact length and the stats JSON.</summary>
-    public (long Size, string Stats) Finish()
-    {
-        Close();
-        var info = _store.Stat(RelativePath) ?? throw new IOException($"Data file '{RelativePath}' vanished after writing.");
-        return (info.Size, _stats.ToJson());
-    }
-
-    private void Close()
+    /// <summary>Closes the Parquet file (no more rows); returns the stats JSON. <see cref="CompleteAsync"/> publishes it.</summary>
+    public string Close()
     {
         if (!_closed)
         {
             _closed = true;
             _writer.Close();
             _writer.Dispose();
+            _file.Stream.Dispose();
         }
+
+        return _stats.ToJson();
     }
 
-    public void Dispose() => Close();
+    /// <summary>Publishes the closed file (an upload for object stores); returns its exact length.</summary>
+    public Task<long> CompleteAsync(CancellationToken cancellationToken) => _file.CompleteAsync(cancellationToken);
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_closed)
+            {
+                _closed = true;
+                _writer.Close();
+                _writer.Dispose();
+            }
+        }
+        finally
+        {
+            _file.Dispose();
+        }
+    }
 }

@@ -61,38 +61,27 @@ internal static class DeletionVectors
         {
             var path = FilePath(dv);
             source = path;
-            var local = Path.IsPathRooted(path) ? path : store.LocalPath(path);
-            if (!File.Exists(local))
+            var offset = dv.Offset ?? 1;
+            var header = await ReadRangeAsync(store, path, 0, 1, ct).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"Deletion vector file '{path}' of '{dataFile}' is missing.");
+            if (header[0] != 1)
             {
-                throw new InvalidDataException($"Deletion vector file '{path}' of '{dataFile}' is missing.");
+                throw new InvalidDataException($"Deletion vector file '{path}' has format version {header[0]}; only version 1 exists.");
             }
 
-            var offset = dv.Offset ?? 1;
-            var stream = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
-            await using (stream.ConfigureAwait(false))
+            var framed = await ReadRangeAsync(store, path, offset, 4 + dv.SizeInBytes + 4, ct).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"Deletion vector file '{path}' of '{dataFile}' is missing.");
+            var size = BinaryPrimitives.ReadInt32BigEndian(framed);
+            if (size != dv.SizeInBytes)
             {
-                var header = new byte[1];
-                await stream.ReadExactlyAsync(header, ct).ConfigureAwait(false);
-                if (header[0] != 1)
-                {
-                    throw new InvalidDataException($"Deletion vector file '{path}' has format version {header[0]}; only version 1 exists.");
-                }
+                throw new InvalidDataException($"Deletion vector in '{path}' at offset {offset} has size {size}; the descriptor of '{dataFile}' says {dv.SizeInBytes}.");
+            }
 
-                stream.Seek(offset, SeekOrigin.Begin);
-                var framed = new byte[4 + dv.SizeInBytes + 4];
-                await stream.ReadExactlyAsync(framed, ct).ConfigureAwait(false);
-                var size = BinaryPrimitives.ReadInt32BigEndian(framed);
-                if (size != dv.SizeInBytes)
-                {
-                    throw new InvalidDataException($"Deletion vector in '{path}' at offset {offset} has size {size}; the descriptor of '{dataFile}' says {dv.SizeInBytes}.");
-                }
-
-                data = framed.AsSpan(4, size).ToArray();
-                var crc = BinaryPrimitives.ReadUInt32BigEndian(framed.AsSpan(4 + size));
-                if (crc != Crc32(data))
-                {
-                    throw new InvalidDataException($"Deletion vector in '{path}' at offset {offset} fails its CRC-32 check.");
-                }
+            data = framed.AsSpan(4, size).ToArray();
+            var crc = BinaryPrimitives.ReadUInt32BigEndian(framed.AsSpan(4 + size));
+            if (crc != Crc32(data))
+            {
+                throw new InvalidDataException($"Deletion vector in '{path}' at offset {offset} fails its CRC-32 check.");
             }
         }
 
@@ -103,6 +92,21 @@ internal static class DeletionVectors
         }
 
         return rows;
+    }
+
+    /// <summary>A byte range of a DV file: an absolute local path directly, else through the store.</summary>
+    private static async Task<byte[]?> ReadRangeAsync(ILogStore store, string path, long offset, int length, CancellationToken ct)
+    {
+        try
+        {
+            return Path.IsPathRooted(path)
+                ? await new LocalLogStore(Path.GetDirectoryName(path)!).ReadRangeAsync(Path.GetFileName(path), offset, length, ct).ConfigureAwait(false)
+                : await store.ReadRangeAsync(path, offset, length, ct).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new InvalidDataException($"Deletion vector file '{path}' is shorter than its descriptor says (offset {offset}, {length} bytes).", ex);
+        }
     }
 
     /// <summary>Parses DV data: the magic number, then a portable RoaringBitmap64.</summary>

@@ -74,11 +74,15 @@ internal sealed class FileScanner
     }
 
     /// <summary>One data file's live rows.</summary>
-    public async IAsyncEnumerable<RecordBatch> ReadFileAsync(AddFile file, [EnumeratorCancellation] CancellationToken ct)
+    public IAsyncEnumerable<RecordBatch> ReadFileAsync(AddFile file, CancellationToken ct) => ReadFileAsync(file, null, ct);
+
+    /// <summary>One data file's live rows; columns not <paramref name="wanted"/> (table ordinals) are not read and come back null.</summary>
+    public async IAsyncEnumerable<RecordBatch> ReadFileAsync(AddFile file, bool[]? wanted, [EnumeratorCancellation] CancellationToken ct)
     {
         var relative = Partitioning.DecodePath(file.Path);
         var deleted = file.DeletionVector is { } dv ? await DeletionVectors.LoadAsync(_store, dv, file.Path, ct).ConfigureAwait(false) : [];
-        using var reader = new ParquetSharp.Arrow.FileReader(Path.IsPathRooted(relative) ? relative : _store.LocalPath(relative));
+        using var local = Path.IsPathRooted(relative) ? new LocalFile(relative, temporary: false) : await _store.OpenLocalAsync(relative, ct).ConfigureAwait(false);
+        using var reader = new ParquetSharp.Arrow.FileReader(local.FullPath);
         var fileFields = reader.Schema.FieldsList;
 
         // Project the table's columns: their leaf column indices, and where each lands in the projected batch.
@@ -87,7 +91,7 @@ internal sealed class FileScanner
         var selectedTop = new SortedSet<int>();
         for (var c = 0; c < _fields.Count; c++)
         {
-            fileIndex[c] = _isPartition[c] ? -1 : ReadField.Find(fileFields, _fields[c], _mode);
+            fileIndex[c] = _isPartition[c] || (wanted is not null && !wanted[c]) ? -1 : ReadField.Find(fileFields, _fields[c], _mode);
             if (fileIndex[c] >= 0)
             {
                 selectedTop.Add(fileIndex[c]);

@@ -140,19 +140,43 @@ internal sealed class LocalLogStore : ILogStore
         return Task.FromResult<IReadOnlyList<StoredFile>>(result);
     }
 
-    public Stream CreateForWrite(string path)
+    public INewFile CreateFile(string path)
     {
         var full = LocalPath(path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        return new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        return new LocalNewFile(path, full, new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16));
     }
 
-    public Stream OpenRead(string path) => new FileStream(LocalPath(path), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
-
-    public StoredFile? Stat(string path)
+    public Task<LocalFile> OpenLocalAsync(string path, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
+        var full = LocalPath(path);
+        return File.Exists(full) ? Task.FromResult(new LocalFile(full, temporary: false)) : throw new FileNotFoundException($"File '{path}' of table '{Root}' does not exist.", full);
+    }
+
+    public async Task<byte[]?> ReadRangeAsync(string path, long offset, int length, CancellationToken cancellationToken)
+    {
+        var full = LocalPath(path);
+        if (!File.Exists(full))
+        {
+            return null;
+        }
+
+        var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+        await using (stream.ConfigureAwait(false))
+        {
+            stream.Seek(offset, SeekOrigin.Begin);
+            var buffer = new byte[length];
+            await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return buffer;
+        }
+    }
+
+    public Task<StoredFile?> StatAsync(string path, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
         var info = new FileInfo(LocalPath(path));
-        return info.Exists ? new StoredFile(path, info.Length, info.LastWriteTimeUtc) : null;
+        return Task.FromResult(info.Exists ? new StoredFile(path, info.Length, info.LastWriteTimeUtc) : null);
     }
 
     public Task DeleteAsync(string path, CancellationToken cancellationToken)
@@ -160,6 +184,48 @@ internal sealed class LocalLogStore : ILogStore
         cancellationToken.ThrowIfCancellationRequested();
         File.Delete(LocalPath(path));
         return Task.CompletedTask;
+    }
+
+    public Task<int> RemoveEmptyFoldersAsync(CancellationToken cancellationToken)
+    {
+        var removed = 0;
+        if (!Directory.Exists(Root))
+        {
+            return Task.FromResult(0);
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(Root, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).ToList())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (System.IO.Path.GetRelativePath(Root, dir).Split(System.IO.Path.DirectorySeparatorChar).Any(s => s.StartsWith('_') || s.StartsWith('.')))
+            {
+                continue;
+            }
+
+            if (!Directory.EnumerateFileSystemEntries(dir).Any())
+            {
+                Directory.Delete(dir);
+                removed++;
+            }
+        }
+
+        return Task.FromResult(removed);
+    }
+
+    /// <summary>A data file written in place: it is final once closed.</summary>
+    private sealed class LocalNewFile(string path, string full, FileStream stream) : INewFile
+    {
+        public string Path { get; } = path;
+
+        public Stream Stream { get; } = stream;
+
+        public Task<long> CompleteAsync(CancellationToken cancellationToken)
+        {
+            Stream.Dispose();
+            return Task.FromResult(new FileInfo(full).Length);
+        }
+
+        public void Dispose() => Stream.Dispose();
     }
 }
 
