@@ -158,7 +158,7 @@ internal sealed partial class ConnectionRunner(
         var tables = new List<TableSink>();
         foreach (var target in connection.Targets)
         {
-            tables.Add(await TableSink.OpenAsync(_name, target, stop));
+            tables.Add(await TableSink.OpenAsync(_name, target, logger, stop));
         }
 
         if (tables.Count == 0)
@@ -346,7 +346,26 @@ internal sealed partial class ConnectionRunner(
                         }
 
                         sink.Track(batch);
-                        Validate(batch, schemas[batch.Stream], lastPositions);
+                        if (Validate(batch, schemas[batch.Stream], lastPositions) is { } changed)
+                        {
+                            // The source changed the stream's shape mid-read: each table applies its schema policy first.
+                            foreach (var t in targets)
+                            {
+                                await t.ChangeSchemaAsync(changed, CancellationToken.None);
+                            }
+
+                            schemas[batch.Stream] = changed;
+                        }
+
+                        if (batch.Unchanged is { Count: > 0 })
+                        {
+                            // Append tables record which columns the source did not send: their column comes first.
+                            foreach (var t in targets)
+                            {
+                                await t.EnsureUnchangedColumnAsync(CancellationToken.None);
+                            }
+                        }
+
                         var now = DateTimeOffset.UtcNow;
                         var micros = (now - DateTimeOffset.UnixEpoch).Ticks / 10;
                         foreach (var t in targets)
@@ -472,26 +491,29 @@ internal sealed partial class ConnectionRunner(
         }
     }
 
-    private void Validate(ChangeBatch batch, StreamSchema schema, Dictionary<string, SourcePosition> lastPositions)
+    /// <summary>
+    /// Checks a batch against the SDK contract (positions strictly increase within a stream). Returns the stream's new
+    /// schema when the batch's columns differ from <paramref name="schema"/> (the source changed shape), else null.
+    /// </summary>
+    private StreamSchema? Validate(ChangeBatch batch, StreamSchema schema, Dictionary<string, SourcePosition> lastPositions)
     {
         var data = batch.Data;
-        if (data.ColumnCount != schema.Count)
+        StreamSchema? changed = null;
+        if (!SchemaChange.Matches(data.Schema, schema))
         {
-            throw new ConnectorException(ErrorKind.Fatal, $"stream '{batch.Stream}': a batch has {data.ColumnCount} columns but the stream's schema has {schema.Count} ({schema})");
-        }
-
-        for (var c = 0; c < schema.Count; c++)
-        {
-            var field = data.Schema.FieldsList[c];
-            if (!string.Equals(field.Name, schema.Columns[c].Name, StringComparison.Ordinal) || DataType.FromArrowType(field.DataType) != schema.Columns[c].Type)
+            try
             {
-                throw new ConnectorException(ErrorKind.Fatal, $"stream '{batch.Stream}': column {c} of a batch is {field.Name} {DataType.FromArrowType(field.DataType)}, but the stream's schema says {schema.Columns[c].Name} {schema.Columns[c].Type}");
+                changed = StreamSchema.FromArrow(data.Schema);
+            }
+            catch (Exception e) when (e is NotSupportedException or ArgumentException)
+            {
+                throw new ConnectorException(ErrorKind.Fatal, $"stream '{batch.Stream}': a batch has columns the SDK cannot describe ({e.Message})");
             }
         }
 
         if (batch.Length == 0)
         {
-            return;
+            return changed;
         }
 
         var positions = batch.Positions;
@@ -508,6 +530,7 @@ internal sealed partial class ConnectionRunner(
         }
 
         lastPositions[batch.Stream] = previous!.Value;
+        return changed;
     }
 
     private void LogStreams()

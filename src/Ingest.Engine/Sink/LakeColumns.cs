@@ -17,6 +17,17 @@ internal static class LakeColumns
     public const string IngestedAt = "_ingested_at";
     public const string RescuedData = "_rescued_data";
 
+    /// <summary>
+    /// Append tables only: the columns of the row the source did not send (unchanged TOASTed values; their slots are
+    /// null), as array&lt;string&gt;, null when the row is complete. Added to the table when a batch first carries such
+    /// a row, whatever the schema policy (it is the sink's column, not the source's).
+    /// </summary>
+    public const string Unchanged = "_unchanged";
+
+    /// <summary>The <see cref="Unchanged"/> column's field.</summary>
+    public static Field UnchangedField { get; } = new(Unchanged, new ArrayType(DataType.String, ContainsNull: false),
+        Description: "Columns the source did not send for this change (unchanged values, e.g. PostgreSQL TOAST): their null here means 'unchanged', not null. Null when the row is complete.");
+
     private static readonly TimestampType UtcMicros = (TimestampType)DataType.Timestamp.ToArrowType();
 
     /// <summary>The table's schema: the stream's columns, then the sink's.</summary>
@@ -25,9 +36,15 @@ internal static class LakeColumns
         var columns = new List<Field>(stream.Columns.Count + 4);
         foreach (var c in stream.Columns)
         {
-            if (c.Name is Op or Position or SourceTs or IngestedAt or RescuedData or Delta.ScdColumns.ValidFrom or Delta.ScdColumns.ValidTo or Delta.ScdColumns.IsCurrent)
+            if (c.Name is Op or Position or SourceTs or IngestedAt or Unchanged or Delta.ScdColumns.ValidFrom or Delta.ScdColumns.ValidTo or Delta.ScdColumns.IsCurrent)
             {
                 throw new InvalidOperationException($"The stream has a column named '{c.Name}', which the lake reserves for the sink.");
+            }
+
+            // A source may rescue values itself (file connectors: text that fits no column); the sink merges its own rescues into it.
+            if (string.Equals(c.Name, RescuedData, StringComparison.OrdinalIgnoreCase) && (c.Name != RescuedData || c.Type != DataType.String))
+            {
+                throw new InvalidOperationException($"The stream has a column '{c.Name}' {c.Type.DisplayName}; the lake takes a source's own rescued values only as '{RescuedData}' of type string (a JSON object by column name).");
             }
 
             // A change log holds deletes (only the key set) and truncates (nothing set): its data columns are nullable.
@@ -216,6 +233,27 @@ internal static class LakeColumns
 
         return new RecordBatch(schema, columns, picks.Count);
     }
+
+    /// <summary>
+    /// The <see cref="Unchanged"/> column for rows [<paramref name="start"/>, <paramref name="start"/>+<paramref name="length"/>)
+    /// of a batch: per row the names of the columns it did not send, or null.
+    /// </summary>
+    public static IArrowArray UnchangedArray(ChangeBatch batch, int start, int length)
+    {
+        var names = batch.Data.Schema.FieldsList;
+        var values = new List<object?>(length);
+        for (var i = 0; i < length; i++)
+        {
+            values.Add(batch.Unchanged is { } u && u.TryGetValue(start + i, out var columns)
+                ? System.Array.ConvertAll(columns, c => (object?)names[c].Name)
+                : null);
+        }
+
+        return ArrowValues.BuildArray(UnchangedField.Type, values);
+    }
+
+    /// <summary>One column of the rows picked from <paramref name="parts"/> (arrays of <paramref name="type"/>), as <see cref="Gather"/> does.</summary>
+    public static IArrowArray TakeColumn(IArrowType type, IArrowArray[] parts, IReadOnlyList<(int Source, int Row)> picks) => Take(type, parts, picks);
 
     private static IArrowArray Take(IArrowType type, IArrowArray[] parts, IReadOnlyList<(int Source, int Row)> picks)
     {

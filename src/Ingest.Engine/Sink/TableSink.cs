@@ -7,6 +7,8 @@ using Ingest.Delta.Operations;
 using Ingest.Engine.Pipelines;
 using Ingest.Sdk.Records;
 using Ingest.Sdk.Types;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ingest.Engine.Sink;
 
@@ -20,36 +22,34 @@ internal sealed record TableProgress(long Sequence, JsonElement Checkpoint, Sour
 /// One stream's table: buffers the stream's rows, commits them with the connection's checkpoint, and skips
 /// rows the table already holds when a read is replayed.
 /// </summary>
-internal sealed class TableSink
+internal sealed partial class TableSink
 {
     private readonly string _connection;
-    private readonly Schema _arrowSchema;
-    private readonly Schema _buildSchema;
-    private readonly StreamSchema _tableSchema;
-    private readonly string[] _rescued;
-    private readonly bool _project;
-    private readonly int[] _keyOrdinals;
+    private readonly ILogger _logger;
     private readonly List<Segment> _pending = [];
     private readonly List<Segment> _covered = [];
+    // The stream's current shape and how its rows become the table's: they change when the source's schema does.
+    private StreamSchema _streamSchema = null!;
+    private Schema _arrowSchema = null!;
+    private Schema _buildSchema = null!;
+    private StreamSchema _tableSchema = null!;
+    private string[] _rescued = [];
+    private bool _project;
+    private int[] _keyOrdinals = [];
     private SourcePosition? _position;
     private DeltaOverwrite? _overwrite;
     private bool _replaced;
     private long _stagedRows;
+    private bool _warnedUnchanged;
     private SourcePosition? _lastStaged;
 
-    private TableSink(string connection, SinkTarget target, DeltaTable table, StreamSchema built, string[] rescued, TableProgress? progress, long txnVersion)
+    private TableSink(string connection, SinkTarget target, DeltaTable table, StreamSchema built, string[] rescued, TableProgress? progress, long txnVersion, ILogger logger)
     {
         _connection = connection;
+        _logger = logger;
         Target = target;
         Table = table;
-        _tableSchema = table.Snapshot.Schema;
-        _arrowSchema = _tableSchema.ToArrowSchema();
-        _buildSchema = built.ToArrowSchema();
-        _rescued = rescued;
-        // Rows are built in the stream's layout; only a table that evolved differently (or rescues) needs them reshaped.
-        _project = rescued.Length > 0 || _tableSchema.Count != built.Count
-            || _tableSchema.Columns.Zip(built.Columns).Any(p => p.First.Name != p.Second.Name || p.First.Type != p.Second.Type);
-        _keyOrdinals = target.Stream.PrimaryKey.Select(k => _tableSchema.IndexOf(k)).ToArray();
+        Configure(target.Stream.Schema, built, rescued);
         Progress = progress;
         TxnVersion = txnVersion;
         _position = progress?.Position;
@@ -92,11 +92,19 @@ internal sealed class TableSink
     /// Opens or creates the table, reconciles its columns with the stream's by the stream's schema policy, and reads its
     /// progress from its own log (never for overwrite: a full refresh reads everything every run).
     /// </summary>
-    public static async Task<TableSink> OpenAsync(string connection, SinkTarget target, CancellationToken cancellationToken)
+    public static Task<TableSink> OpenAsync(string connection, SinkTarget target, CancellationToken cancellationToken) =>
+        OpenAsync(connection, target, null, cancellationToken);
+
+    /// <inheritdoc cref="OpenAsync(string, SinkTarget, CancellationToken)"/>
+    /// <param name="connection">The connection's name.</param>
+    /// <param name="target">The stream and its table.</param>
+    /// <param name="logger">Where schema changes and values the sink could not keep are reported.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    public static async Task<TableSink> OpenAsync(string connection, SinkTarget target, ILogger? logger, CancellationToken cancellationToken)
     {
         var schema = LakeColumns.TableSchema(target.Stream.Schema, target.Mode);
         var table = await DeltaTable.OpenOrCreateAsync(target.TablePath, schema, [], null, cancellationToken);
-        var rescued = await ReconcileAsync(connection, target, table, schema, cancellationToken);
+        var rescued = await ReconcileAsync(connection, target, table, target.Stream.Schema, schema, cancellationToken);
 
         var appId = target.AppId(connection);
         var txn = table.Snapshot.TxnVersions.TryGetValue(appId, out var v) ? v : -1;
@@ -106,13 +114,13 @@ internal sealed class TableSink
             progress = await ReadProgressAsync(table, connection, target.Stream.Name, cancellationToken);
         }
 
-        var sink = new TableSink(connection, target, table, schema, rescued, progress, txn);
+        var sink = new TableSink(connection, target, table, schema, rescued, progress, txn, logger ?? NullLogger.Instance);
         sink.RecordedCheckpoint = progress?.Checkpoint;
         return sink;
     }
 
     /// <summary>Applies the schema policy; returns the stream columns whose values go to <c>_rescued_data</c>.</summary>
-    private static async Task<string[]> ReconcileAsync(string connection, SinkTarget target, DeltaTable table, StreamSchema wanted, CancellationToken cancellationToken)
+    private static async Task<string[]> ReconcileAsync(string connection, SinkTarget target, DeltaTable table, StreamSchema streamSchema, StreamSchema wanted, CancellationToken cancellationToken)
     {
         var existing = table.Snapshot.Schema;
         var diff = DeltaSchema.Compare(existing, wanted);
@@ -134,7 +142,7 @@ internal sealed class TableSink
         switch (target.SchemaPolicy)
         {
             case SchemaPolicy.Fail:
-                throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration, DescribeFirst(diff, missing, target, stream)
+                throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration, DescribeFirst(diff, missing, target, streamSchema)
                     + " (schemaPolicy: fail). Set schemaPolicy: evolve or rescue on the stream, or point it at a new table.");
             case SchemaPolicy.Evolve:
                 if (diff.Incompatible.Count > 0)
@@ -151,22 +159,27 @@ internal sealed class TableSink
                 }
                 catch (InvalidOperationException e)
                 {
-                    throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration, $"Stream '{stream}': {e.Message}");
+                    var hint = e.Message.Contains("delta.enableTypeWidening", StringComparison.Ordinal)
+                        ? $" With the CLI: ingest table properties {target.TablePath} --set delta.enableTypeWidening=true, then run again."
+                        : "";
+                    throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration, $"Stream '{stream}': {e.Message}{hint}");
                 }
 
                 return [];
             default:
-                var rescued = diff.Added.Concat(diff.Widened.Select(w => w.Incoming)).Concat(diff.Incompatible.Select(w => w.Incoming)).Select(f => f.Name).ToArray();
+                // A stream's own _rescued_data is the table's _rescued_data, never a value to rescue.
+                var rescued = diff.Added.Concat(diff.Widened.Concat(diff.StructsGrown).Concat(diff.Incompatible).Select(w => w.Incoming)).Select(f => f.Name)
+                    .Where(n => !string.Equals(n, LakeColumns.RescuedData, StringComparison.OrdinalIgnoreCase)).ToArray();
                 foreach (var name in rescued)
                 {
-                    if (name.StartsWith('_') && wanted.IndexOf(name) >= target.Stream.Schema.Count)
+                    if (name.StartsWith('_') && wanted.IndexOf(name) >= streamSchema.Count)
                     {
                         throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration,
                             $"Table {target.TablePath} lacks the sink column '{name}' that {mode} mode needs; schemaPolicy: rescue keeps only source columns. Point the stream at a new table.");
                     }
                 }
 
-                if (rescued.Length > 0 && existing.IndexOf(LakeColumns.RescuedData) < 0)
+                if ((rescued.Length > 0 || wanted.IndexOf(LakeColumns.RescuedData) >= 0) && existing.IndexOf(LakeColumns.RescuedData) < 0)
                 {
                     await table.EvolveSchemaAsync(new StreamSchema([.. existing.Columns, new Sdk.Types.Field(LakeColumns.RescuedData, DataType.String,
                         Description: "Source values the table has no column for (or whose type no longer fits), as a JSON object by column name.")]), options, cancellationToken);
@@ -176,23 +189,114 @@ internal sealed class TableSink
         }
     }
 
-    private static string DescribeFirst(SchemaDifference diff, List<Sdk.Types.Field> missing, SinkTarget target, string stream)
+    private static string DescribeFirst(SchemaDifference diff, List<Sdk.Types.Field> missing, SinkTarget target, StreamSchema streamSchema)
     {
-        if (diff.Incompatible.Count > 0 || diff.Widened.Count > 0)
+        var stream = target.Stream.Name;
+        if (diff.Incompatible.Count > 0 || diff.Widened.Count > 0 || diff.StructsGrown.Count > 0)
         {
-            var (t, i) = diff.Incompatible.Count > 0 ? diff.Incompatible[0] : diff.Widened[0];
+            var (t, i) = diff.Incompatible.Concat(diff.Widened).Concat(diff.StructsGrown).First();
             return $"Table {target.TablePath}: column '{t.Name}' is {t.Type.DisplayName} in the table but {i.Type.DisplayName} in stream '{stream}'";
         }
 
         if (diff.Added.Count > 0)
         {
             var a = diff.Added[0];
-            return $"Table {target.TablePath}: column '{a.Name}' ({a.Type.DisplayName}) of stream '{stream}' is not in the table (the table has: {string.Join(", ", target.Stream.Schema.Columns.Select(c => c.Name).Where(n => diff.Added.All(x => x.Name != n)))})";
+            return $"Table {target.TablePath}: column '{a.Name}' ({a.Type.DisplayName}) of stream '{stream}' is not in the table (the table has: {string.Join(", ", streamSchema.Columns.Select(c => c.Name).Where(n => diff.Added.All(x => x.Name != n)))})";
         }
 
         var m = missing[0];
         return $"Table {target.TablePath}: column '{m.Name}' ({m.Type.DisplayName}) of the table is no longer in stream '{stream}'";
     }
+
+    /// <summary>Sets how rows of <paramref name="stream"/> (built as <paramref name="built"/>) become rows of the table as it is now.</summary>
+    private void Configure(StreamSchema stream, StreamSchema built, string[] rescued)
+    {
+        _streamSchema = stream;
+        _tableSchema = Table.Snapshot.Schema;
+        _arrowSchema = _tableSchema.ToArrowSchema();
+        _buildSchema = built.ToArrowSchema();
+        _rescued = rescued;
+        // Rows are built in the stream's layout; only a table that evolved differently (or rescues) needs them reshaped.
+        _project = rescued.Length > 0 || _tableSchema.Count != built.Count
+            || _tableSchema.Columns.Zip(built.Columns).Any(p => p.First.Name != p.Second.Name || p.First.Type != p.Second.Type);
+        _keyOrdinals = Target.Stream.PrimaryKey.Select(k => _tableSchema.IndexOf(k)).ToArray();
+    }
+
+    /// <summary>
+    /// The source changed the stream's shape during the read (a batch with other columns or types): applies the stream's
+    /// schema policy to the table as <see cref="OpenAsync(string, SinkTarget, CancellationToken)"/> does (evolve: add columns,
+    /// widen types where the table allows type widening, grow nested structs, keep dropped columns as null; rescue: unfit values to
+    /// <c>_rescued_data</c>; fail: stop naming the column and both types). Rows staged under the old shape are converted to
+    /// the table's new one, so they commit with their checkpoint as usual; later batches are taken in the new shape.
+    /// </summary>
+    /// <exception cref="Sdk.Connectors.ConnectorException">The policy refuses the change, or a key column is gone.</exception>
+    public async Task ChangeSchemaAsync(StreamSchema incoming, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(incoming);
+        var stream = Target.Stream.Name;
+        var previous = _streamSchema;
+        if (SchemaChange.SameShape(previous, incoming))
+        {
+            return;
+        }
+
+        if (Target.Mode is SinkMode.Merge or SinkMode.History && Target.Stream.PrimaryKey.FirstOrDefault(k => incoming.IndexOf(k) < 0) is { } lostKey)
+        {
+            throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration,
+                $"Stream '{stream}' changed its schema during the read and no longer has its key column '{lostKey}', which {Target.Mode.ToString().ToLowerInvariant()} mode needs (table {Target.TablePath}).");
+        }
+
+        if (Target.SchemaPolicy == SchemaPolicy.Fail)
+        {
+            throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Configuration,
+                $"Stream '{stream}' changed its schema during the read: {SchemaChange.DescribeFirst(previous, incoming)} (schemaPolicy: fail, table {Target.TablePath}). "
+                + "Set schemaPolicy: evolve or rescue on the stream, or point it at a new table.");
+        }
+
+        StreamSchema wanted;
+        try
+        {
+            wanted = LakeColumns.TableSchema(incoming, Target.Mode);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Fatal, $"Stream '{stream}' changed its schema during the read: {e.Message}");
+        }
+
+        var before = Table.Snapshot.Schema;
+        var rescued = await ReconcileAsync(_connection, Target, Table, incoming, wanted, cancellationToken);
+        var after = Table.Snapshot.Schema;
+        if (!before.Equals(after))
+        {
+            if (_overwrite is { } staged)
+            {
+                // Files staged for the full refresh have the old shape, and the replace must commit the table's own schema:
+                // start the refresh over (a transient failure: the read restarts and the table already has the new shape).
+                _overwrite = null;
+                await DropStagedAsync(staged);
+                throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Transient,
+                    $"Stream '{stream}' changed its schema during a full refresh of {Target.TablePath}; the refresh starts over with the new schema.");
+            }
+
+            // Staged rows are the old table's shape: give them the new one (added columns null, widened types widened).
+            Restage(_pending, after);
+            Restage(_covered, after);
+        }
+
+        Configure(incoming, wanted, rescued);
+        LogSchemaChanged(_logger, _connection, stream, SchemaChange.DescribeAll(previous, incoming), Target.SchemaPolicy.ToString().ToLowerInvariant(), Target.TablePath);
+    }
+
+    private static void Restage(List<Segment> segments, StreamSchema table)
+    {
+        for (var i = 0; i < segments.Count; i++)
+        {
+            segments[i] = segments[i] with { Rows = DeltaSchema.Conform(segments[i].Rows, table) };
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}.{Stream}: the source changed the stream's schema ({Change}); schemaPolicy {Policy} applied to {Table}")]
+    private static partial void LogSchemaChanged(ILogger logger, string connection, string stream, string change, string policy, string table);
 
     private static async Task<TableProgress?> ReadProgressAsync(DeltaTable table, string connection, string stream, CancellationToken cancellationToken)
     {
@@ -232,6 +336,11 @@ internal sealed class TableSink
     /// </param>
     public void Accept(ChangeBatch batch, long ingestedAtMicros, bool copy)
     {
+        if (!SchemaChange.Matches(batch.Data.Schema, _streamSchema))
+        {
+            throw new InvalidOperationException($"A batch of stream '{Target.Stream.Name}' has other columns than the stream's current schema ({_streamSchema}); {nameof(ChangeSchemaAsync)} must take the new schema first.");
+        }
+
         var n = batch.Length;
         if (n == 0)
         {
@@ -254,7 +363,26 @@ internal sealed class TableSink
 
         var length = n - start;
         var rows = LakeColumns.Build(_buildSchema, Target.Mode, batch, start, length, ingestedAtMicros);
-        if (_project)
+        var project = _project;
+        IReadOnlyDictionary<int, int[]>? unchanged = null;
+        if (batch.Unchanged is { Count: > 0 })
+        {
+            if (Target.Mode == SinkMode.Append)
+            {
+                // The change log says which columns the source did not send (EnsureUnchangedColumnAsync added the column).
+                rows = new RecordBatch(
+                    new Schema([.. rows.Schema.FieldsList, LakeColumns.UnchangedField.ToArrowField()], null),
+                    [.. Enumerable.Range(0, rows.ColumnCount).Select(rows.Column), LakeColumns.UnchangedArray(batch, start, length)],
+                    rows.Length);
+                project = true;
+            }
+            else if (Target.Mode is SinkMode.Merge or SinkMode.History)
+            {
+                unchanged = UnchangedOrdinals(batch, start, length);
+            }
+        }
+
+        if (project)
         {
             rows = Project(rows);
         }
@@ -269,8 +397,59 @@ internal sealed class TableSink
 
             rows = LakeColumns.Gather(_arrowSchema, [rows], picks);
         }
-        _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length));
+        _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length) { Unchanged = unchanged });
         PendingRows += length;
+    }
+
+    /// <summary>Per segment row, the table ordinals of the (non-key) columns the source did not send; null when none.</summary>
+    private Dictionary<int, int[]>? UnchangedOrdinals(ChangeBatch batch, int start, int length)
+    {
+        Dictionary<int, int[]>? result = null;
+        var names = batch.Data.Schema.FieldsList;
+        foreach (var (row, columns) in batch.Unchanged!)
+        {
+            if (row < start || row >= start + length)
+            {
+                continue;
+            }
+
+            var ordinals = new List<int>(columns.Length);
+            foreach (var c in columns)
+            {
+                var t = _tableSchema.IndexOf(names[c].Name);
+                if (t >= 0 && System.Array.IndexOf(_keyOrdinals, t) < 0)
+                {
+                    ordinals.Add(t);
+                }
+            }
+
+            if (ordinals.Count > 0)
+            {
+                ordinals.Sort();
+                (result ??= [])[row - start] = [.. ordinals];
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Before an append table takes a batch with unchanged values: adds the <c>_unchanged</c> column when the table lacks it
+    /// (a metadata commit, whatever the schema policy: the column is the sink's). Staged rows get it as null.
+    /// </summary>
+    public async Task EnsureUnchangedColumnAsync(CancellationToken cancellationToken)
+    {
+        if (Target.Mode != SinkMode.Append || _tableSchema.IndexOf(LakeColumns.Unchanged) >= 0)
+        {
+            return;
+        }
+
+        var options = new CommitOptions("ADD COLUMNS", AppMetadata: new JsonObject { ["ingest"] = new JsonObject { ["connection"] = _connection, ["stream"] = Target.Stream.Name, ["schemaChange"] = true } });
+        await Table.EvolveSchemaAsync(new StreamSchema([.. Table.Snapshot.Schema.Columns, LakeColumns.UnchangedField]), options, cancellationToken);
+        var after = Table.Snapshot.Schema;
+        Restage(_pending, after);
+        Restage(_covered, after);
+        Configure(_streamSchema, LakeColumns.TableSchema(_streamSchema, Target.Mode), _rescued);
     }
 
     /// <summary>Gives built rows the table's columns: rescued values to JSON in <c>_rescued_data</c>, missing columns null, narrower types widened.</summary>
@@ -283,15 +462,27 @@ internal sealed class TableSink
 
         var keep = new List<int>();
         var rescuedOrdinals = new List<int>();
+        var own = -1;
         for (var c = 0; c < rows.ColumnCount; c++)
         {
-            (_rescued.Contains(rows.Schema.FieldsList[c].Name, StringComparer.OrdinalIgnoreCase) ? rescuedOrdinals : keep).Add(c);
+            var name = rows.Schema.FieldsList[c].Name;
+            if (string.Equals(name, LakeColumns.RescuedData, StringComparison.OrdinalIgnoreCase))
+            {
+                own = c;
+                continue;
+            }
+
+            (_rescued.Contains(name, StringComparer.OrdinalIgnoreCase) ? rescuedOrdinals : keep).Add(c);
         }
 
+        var ownValues = own < 0 ? null : (StringArray)rows.Column(own);
         var json = new StringArray.Builder();
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
         for (var r = 0; r < rows.Length; r++)
         {
+            var source = ownValues is null || ownValues.IsNull(r) ? null : ownValues.GetString(r);
+            names.Clear();
             buffer.ResetWrittenCount();
             using (var w = new Utf8JsonWriter(buffer))
             {
@@ -305,16 +496,34 @@ internal sealed class TableSink
                         continue;
                     }
 
+                    if (!any && source is not null)
+                    {
+                        WriteSourceRescued(w, source, names);
+                    }
+
                     any = true;
-                    w.WritePropertyName(rows.Schema.FieldsList[c].Name);
-                    JsonSerializer.Serialize(w, ArrowValues.GetValue(col, r));
+                    var name = rows.Schema.FieldsList[c].Name;
+                    if (names.Add(name))
+                    {
+                        w.WritePropertyName(name);
+                        JsonSerializer.Serialize(w, ArrowValues.GetValue(col, r));
+                    }
                 }
 
                 w.WriteEndObject();
                 w.Flush();
                 if (!any)
                 {
-                    json.AppendNull();
+                    // Nothing rescued here: the source's own value (or null) as it came.
+                    if (source is null)
+                    {
+                        json.AppendNull();
+                    }
+                    else
+                    {
+                        json.Append(source);
+                    }
+
                     continue;
                 }
             }
@@ -325,6 +534,37 @@ internal sealed class TableSink
         var fields = keep.Select(c => rows.Schema.FieldsList[c]).Append(new Apache.Arrow.Field(LakeColumns.RescuedData, Apache.Arrow.Types.StringType.Default, true));
         var arrays = keep.Select(rows.Column).Append(json.Build());
         return DeltaSchema.Conform(new RecordBatch(new Schema(fields, null), arrays, rows.Length), _tableSchema);
+    }
+
+    /// <summary>
+    /// Copies the properties of a source's own <c>_rescued_data</c> object into the row's merged object (they come first: the
+    /// source saw the raw text). A value that is not a JSON object is kept whole, as a string under <c>_rescued_data</c>.
+    /// </summary>
+    private static void WriteSourceRescued(Utf8JsonWriter w, string source, HashSet<string> names)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(source);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var p in doc.RootElement.EnumerateObject())
+                {
+                    if (names.Add(p.Name))
+                    {
+                        p.WriteTo(w);
+                    }
+                }
+
+                return;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON: kept as text below.
+        }
+
+        names.Add(LakeColumns.RescuedData);
+        w.WriteString(LakeColumns.RescuedData, source);
     }
 
     private static int FirstAfter(SourcePosition[] positions, int n, SourcePosition skip)
@@ -564,7 +804,8 @@ internal sealed class TableSink
             isDelete[i] = seg.Ops[seg.Start + row] == ChangeOp.Delete;
         }
 
-        using var rows = LakeColumns.Gather(_arrowSchema, segments.Select(s => s.Rows).ToList(), picks);
+        using var gathered = LakeColumns.Gather(_arrowSchema, segments.Select(s => s.Rows).ToList(), picks);
+        var rows = await KeepUnchangedAsync(gathered, segments, picks, fromSeg, fromRow, truncated, cancellationToken);
         var request = new MergeRequest(rows, isDelete, Target.Stream.PrimaryKey, LakeColumns.Position);
         var result = await Table.MergeAsync(request, options with { Operation = "MERGE" }, cancellationToken);
         return (result, picks.Count);
@@ -589,11 +830,179 @@ internal sealed class TableSink
             }
         }
 
-        using var rows = LakeColumns.Gather(_arrowSchema, segments.Select(s => s.Rows).ToList(), picks);
+        using var gathered = LakeColumns.Gather(_arrowSchema, segments.Select(s => s.Rows).ToList(), picks);
+        var rows = await KeepUnchangedAsync(gathered, segments, picks, 0, 0, truncated: false, cancellationToken);
         var request = new HistoryRequest(rows, isDelete.ToArray(), Target.Stream.PrimaryKey, LakeColumns.Position) { IsTruncate = isTruncate.ToArray() };
         var result = await Table.MergeHistoryAsync(request, options with { Operation = "MERGE" }, cancellationToken);
         return (result, picks.Count);
     }
 
-    private sealed record Segment(RecordBatch Rows, ChangeOp[] Ops, SourcePosition[] Positions, int Start, int Length);
+    /// <summary>
+    /// Gives the values the source did not send (unchanged TOASTed columns) of the rows about to be merged their previous
+    /// value: that of the key's latest earlier row in this commit (from <paramref name="fromSeg"/>/<paramref name="fromRow"/>
+    /// on, in source order), else the table's row for the key (its current row in a history table). A truncate or delete
+    /// before the row leaves nothing to keep, as does a key the table lacks: the value stays null and a warning is logged
+    /// once. Returns <paramref name="rows"/> itself when no row lacks a value.
+    /// </summary>
+    private async Task<RecordBatch> KeepUnchangedAsync(RecordBatch rows, List<Segment> segments, IReadOnlyList<(int Source, int Row)> picks,
+        int fromSeg, int fromRow, bool truncated, CancellationToken cancellationToken)
+    {
+        var wanted = new SortedSet<int>();
+        foreach (var (s, r) in picks)
+        {
+            if (segments[s].Unchanged is { } u && u.TryGetValue(r, out var cs))
+            {
+                wanted.UnionWith(cs);
+            }
+        }
+
+        if (wanted.Count == 0)
+        {
+            return rows;
+        }
+
+        // Every row from the start, in source order, grouped by key (typed hashing, as the merge does).
+        var order = new List<(int Source, int Row)>();
+        var offsets = new int[segments.Count];
+        for (var s = fromSeg; s < segments.Count; s++)
+        {
+            var first = s == fromSeg ? fromRow : 0;
+            offsets[s] = order.Count - first;
+            for (var r = first; r < segments[s].Length; r++)
+            {
+                order.Add((s, r));
+            }
+        }
+
+        var keyArrays = System.Array.ConvertAll(_keyOrdinals, k => LakeColumns.TakeColumn(_arrowSchema.FieldsList[k].DataType, segments.Select(x => x.Rows.Column(k)).ToArray(), order));
+        var group = new KeyIndex(keyArrays, order.Count, Target.Stream.PrimaryKey, allowDuplicates: true).Group;
+
+        // Per column, per row: the row whose value it takes (itself when sent), or the table's, or none.
+        const int FromTable = -1, NoValue = -2;
+        var columns = wanted.ToArray();
+        var source = new int[columns.Length][];
+        for (var ci = 0; ci < columns.Length; ci++)
+        {
+            var from = source[ci] = new int[order.Count];
+            var last = new Dictionary<int, int>();
+            var fallback = truncated ? NoValue : FromTable;
+            for (var i = 0; i < order.Count; i++)
+            {
+                from[i] = i;
+                var (s, r) = order[i];
+                var seg = segments[s];
+                switch (seg.Ops[seg.Start + r])
+                {
+                    case ChangeOp.Truncate:
+                        last.Clear();
+                        fallback = NoValue;
+                        continue;
+                    case ChangeOp.Delete:
+                        last[group[i]] = NoValue;
+                        continue;
+                }
+
+                if (seg.Unchanged is { } u && u.TryGetValue(r, out var cs) && System.Array.BinarySearch(cs, columns[ci]) >= 0)
+                {
+                    from[i] = last.TryGetValue(group[i], out var p) ? p : fallback;
+                }
+
+                last[group[i]] = from[i];
+            }
+        }
+
+        var outFlat = new int[picks.Count];
+        var lookup = new List<int>();
+        for (var o = 0; o < picks.Count; o++)
+        {
+            outFlat[o] = offsets[picks[o].Source] + picks[o].Row;
+            if (source.Any(f => f[outFlat[o]] == FromTable))
+            {
+                lookup.Add(o);
+            }
+        }
+
+        IReadOnlyList<RecordBatch> found = [];
+        var match = new Dictionary<int, (int Part, int Row)>();
+        if (lookup.Count > 0 && Table.Snapshot.Files.Count > 0)
+        {
+            var keys = LakeColumns.Gather(_arrowSchema, [rows], lookup.Select(o => (0, o)).ToList());
+            var (parts, matches) = await KeyLookup.LookupAsync(Table, keys, Target.Stream.PrimaryKey, Target.Mode == SinkMode.History ? ScdColumns.IsCurrent : null, cancellationToken);
+            found = parts;
+            for (var i = 0; i < lookup.Count; i++)
+            {
+                match[lookup[i]] = matches[i];
+            }
+        }
+
+        var arrays = Enumerable.Range(0, rows.ColumnCount).Select(rows.Column).ToArray();
+        long kept = 0, lost = 0;
+        var lostColumns = new SortedSet<string>(StringComparer.Ordinal);
+        for (var ci = 0; ci < columns.Length; ci++)
+        {
+            var c = columns[ci];
+            var parts = new IArrowArray[1 + segments.Count + found.Count];
+            parts[0] = rows.Column(c);
+            for (var s = 0; s < segments.Count; s++)
+            {
+                parts[1 + s] = segments[s].Rows.Column(c);
+            }
+
+            for (var f = 0; f < found.Count; f++)
+            {
+                parts[1 + segments.Count + f] = found[f].Column(c);
+            }
+
+            var take = new (int, int)[picks.Count];
+            for (var o = 0; o < take.Length; o++)
+            {
+                var from = source[ci][outFlat[o]];
+                if (from == outFlat[o])
+                {
+                    take[o] = (0, o);
+                }
+                else if (from >= 0)
+                {
+                    take[o] = (1 + order[from].Source, order[from].Row);
+                    kept++;
+                }
+                else if (from == FromTable && match.TryGetValue(o, out var m) && m.Part >= 0)
+                {
+                    take[o] = (1 + segments.Count + m.Part, m.Row);
+                    kept++;
+                }
+                else
+                {
+                    // Nothing to keep: the row's own slot, which is null.
+                    take[o] = (0, o);
+                    lost++;
+                    lostColumns.Add(_tableSchema.Columns[c].Name);
+                }
+            }
+
+            arrays[c] = LakeColumns.TakeColumn(_arrowSchema.FieldsList[c].DataType, parts, take);
+        }
+
+        foreach (var f in found)
+        {
+            f.Dispose();
+        }
+
+        if (lost > 0 && !_warnedUnchanged)
+        {
+            _warnedUnchanged = true;
+            LogUnchangedLost(_logger, _connection, Target.Stream.Name, lost, string.Join(", ", lostColumns), Target.TablePath);
+        }
+
+        return kept + lost == 0 ? rows : new RecordBatch(rows.Schema, arrays, rows.Length);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}.{Stream}: {Count} value(s) of column(s) {Columns} were not sent by the source (unchanged) and {Table} holds no earlier row of their key to keep them from, so they are null. At the source, REPLICA IDENTITY FULL (PostgreSQL) sends every value. Logged once per stream.")]
+    private static partial void LogUnchangedLost(ILogger logger, string connection, string stream, long count, string columns, string table);
+
+    private sealed record Segment(RecordBatch Rows, ChangeOp[] Ops, SourcePosition[] Positions, int Start, int Length)
+    {
+        /// <summary>Merge and history only: per segment row, table ordinals of the columns the source did not send.</summary>
+        public IReadOnlyDictionary<int, int[]>? Unchanged { get; init; }
+    }
 }
