@@ -15,7 +15,8 @@ namespace Ingest.Engine.Kafka;
 /// consumer group per connection, per-table micro-batches, one txn <c>kafka:&lt;topic&gt;:&lt;partition&gt;</c> per partition in each
 /// Delta commit with version = the last offset written, and on every assignment a seek to the tables' txn versions + 1.
 /// Consumer offsets are committed after the Delta commit, for lag monitoring only. Revocation drops uncommitted rows
-/// (the next owner re-reads them from the tables' txn versions).
+/// (the next owner re-reads them from the tables' txn versions). A record that cannot be decoded or does not fit the table goes
+/// to the dead-letter table beside it (<see cref="DeadLetterTable"/>) and the stream goes on.
 /// </summary>
 internal sealed partial class KafkaSink(BoundConnection connection, KafkaTransport transport, CommitPolicy commit, RunOptions options, ILogger logger, ConnectionStatus status, Task? sourceDone)
 {
@@ -26,42 +27,39 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
     /// <summary>The consumer group of a connection's sink.</summary>
     public static string GroupId(KafkaTransport transport, string connection) => $"{transport.TopicPrefix}.sink.{connection}";
 
+    /// <summary>Runs the sink until it caught up (<see cref="RunOptions.Once"/>) or is stopped; transient failures restart it (<see cref="KafkaRetry"/>).</summary>
     public async Task<ConnectionState> RunAsync(CancellationToken stop)
-    {
-        try
-        {
-            var state = await Task.Run(() => RunCoreAsync(stop), CancellationToken.None);
-            status.State = state;
-            return state;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            status.State = ConnectionState.Stopped;
-            return ConnectionState.Stopped;
-        }
-        catch (Exception e)
-        {
-            status.State = ConnectionState.Failed;
-            status.Error = e is KafkaException ke ? $"Kafka: {ke.Error.Reason} ({ke.Error.Code})" : ConnectionRunner.Describe(e);
-            LogFailed(logger, connection.Name, status.Error);
-            return ConnectionState.Failed;
-        }
-        finally
-        {
-            foreach (var t in _topics.Values.SelectMany(t => t.Tables))
-            {
-                t.Reset();
-            }
-        }
-    }
-
-    private async Task<ConnectionState> RunCoreAsync(CancellationToken stop)
     {
         if (connection.Failure is { } failure)
         {
-            throw failure;
+            status.State = ConnectionState.Failed;
+            status.Error = ConnectionRunner.Describe(failure);
+            LogFailed(logger, connection.Name, status.Error);
+            return ConnectionState.Failed;
         }
 
+        return await KafkaRetry.RunAsync(connection.Name, "kafka sink", async (progressed, ct) =>
+        {
+            try
+            {
+                return await Task.Run(() => RunCoreAsync(progressed, ct), CancellationToken.None);
+            }
+            finally
+            {
+                foreach (var t in _topics.Values.SelectMany(t => t.Tables))
+                {
+                    t.Reset();
+                }
+            }
+        }, options, status, logger, stop);
+    }
+
+    private async Task<ConnectionState> RunCoreAsync(System.Runtime.CompilerServices.StrongBox<bool> progressed, CancellationToken stop)
+    {
+        _topics.Clear();
+        _eof.Clear();
+        _reassigned = false;
+        status.State = ConnectionState.Starting;
         foreach (var target in connection.Targets)
         {
             if (target.Mode == SinkMode.Overwrite)
@@ -160,11 +158,13 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
                 if (pending >= commit.MaxRows || (sinceFlush.Elapsed >= commit.Interval && pending > 0))
                 {
                     await FlushAsync(consumer, stop);
+                    progressed.Value = true;
                     pending = 0;
                     sinceFlush.Restart();
                 }
 
-                if (options.Once && (sourceDone?.IsCompleted ?? true) && consumer.Assignment.Count > 0 && consumer.Assignment.All(_eof.Contains))
+                // Only when a partition reached its end or nothing came: the assignment is a native call building a list (per record it costs more than the record).
+                if (options.Once && (r is null || r.IsPartitionEOF) && (sourceDone?.IsCompleted ?? true) && consumer.Assignment is { Count: > 0 } assignment && assignment.All(_eof.Contains))
                 {
                     await FlushAsync(consumer, stop);
                     status.CaughtUp = true;
@@ -212,6 +212,7 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
             {
                 t.Reset();
                 t.Sink = await TableSink.OpenAsync(connection.Name, t.Target, stop);
+                t.Dead = await DeadLetterTable.OpenAsync(t.Target.TablePath, stop);
                 t.Versions = t.Sink.Table.Snapshot.TxnVersions.Where(kv => kv.Key.StartsWith("kafka:", StringComparison.Ordinal)).ToDictionary(StringComparer.Ordinal);
             }
         }
@@ -238,8 +239,9 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
             }
             catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
             {
-                throw new Sdk.Connectors.ConnectorException(Sdk.Connectors.ErrorKind.Fatal,
-                    $"topic {r.Topic} partition {r.Partition.Value} offset {r.Offset.Value}: cannot decode the record: {e.Message}");
+                // A poison record: to the dead-letter table beside the table, and the stream goes on.
+                t.Dead!.Add(r, e.Message);
+                LogDeadLetter(logger, connection.Name, r.Topic, r.Partition.Value, r.Offset.Value, e.Message);
             }
 
             t.Last[r.Partition.Value] = r.Offset.Value;
@@ -255,6 +257,7 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
         {
             foreach (var t in ts.Tables.Where(t => t.Last.Count > 0))
             {
+                await t.Dead!.FlushAsync(connection.Name, stop);
                 var batch = t.Builder.Build();
                 try
                 {
@@ -326,6 +329,9 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
 
         public ChangeBatchBuilder Builder { get; } = new(target.Stream.Name, target.Stream.Schema);
 
+        /// <summary>The table's dead letters (open once the table is).</summary>
+        public DeadLetterTable? Dead { get; set; }
+
         /// <summary>The last offset in <see cref="Builder"/> per partition.</summary>
         public Dictionary<int, long> Last { get; } = [];
 
@@ -338,12 +344,16 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
             }
 
             Last.Clear();
+            Dead?.Reset();
             Sink?.Discard();
         }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Connection} (kafka sink): failed: {Error}")]
     private static partial void LogFailed(ILogger logger, string connection, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection} (kafka sink): {Topic} partition {Partition} offset {Offset} went to the dead-letter table: {Error}")]
+    private static partial void LogDeadLetter(ILogger logger, string connection, string topic, int partition, long offset, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection} (kafka sink): closing the consumer failed: {Error}")]
     private static partial void LogCloseFailed(ILogger logger, string connection, string error);

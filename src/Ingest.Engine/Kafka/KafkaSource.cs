@@ -22,35 +22,25 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
 {
     private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Runs the connector until its read ends (or caught up, under <see cref="RunOptions.Once"/>) or is stopped; transient failures
+    /// (a broker down, a transaction that must be aborted) restart it from the last committed checkpoint (<see cref="KafkaRetry"/>).
+    /// </summary>
     public async Task<ConnectionState> RunAsync(CancellationToken stop)
-    {
-        try
-        {
-            var state = await RunCoreAsync(stop);
-            status.State = state;
-            return state;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            status.State = ConnectionState.Stopped;
-            return ConnectionState.Stopped;
-        }
-        catch (Exception e)
-        {
-            status.State = ConnectionState.Failed;
-            status.Error = e is KafkaException ke ? $"Kafka: {ke.Error.Reason} ({ke.Error.Code})" : ConnectionRunner.Describe(e);
-            LogFailed(logger, connection.Name, status.Error);
-            return ConnectionState.Failed;
-        }
-    }
-
-    private async Task<ConnectionState> RunCoreAsync(CancellationToken stop)
     {
         if (connection.Failure is { } failure)
         {
-            throw failure;
+            status.State = ConnectionState.Failed;
+            status.Error = ConnectionRunner.Describe(failure);
+            LogFailed(logger, connection.Name, status.Error);
+            return ConnectionState.Failed;
         }
 
+        return await KafkaRetry.RunAsync(connection.Name, "kafka source", RunCoreAsync, options, status, logger, stop);
+    }
+
+    private async Task<ConnectionState> RunCoreAsync(System.Runtime.CompilerServices.StrongBox<bool> progressed, CancellationToken stop)
+    {
         status.State = ConnectionState.Starting;
         var connector = connection.Connector;
         var config = connection.Definition.Config;
@@ -72,6 +62,12 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
             [new Header(ChangeEnvelope.SchemaHeader, Encoding.UTF8.GetBytes(ChangeEnvelope.SchemaId(s.Schema)))]), StringComparer.Ordinal);
 
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(KafkaClients.Producer(transport, $"{transport.TopicPrefix}.{connection.Name}")).Build();
+        if (transport.CreateOffsetsTopic)
+        {
+            using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
+            await OffsetsTopic.EnsureAsync(admin, transport.OffsetsTopic, OffsetsTopic.DefaultTimeout, logger, stop);
+        }
+
         await Task.Run(() => producer.InitTransactions(ClientTimeout), stop);
         var (sequence, resume) = ReadLastCheckpoint(producer, stop);
         if (resume is not null)
@@ -132,6 +128,7 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
                         if (rows >= commit.MaxRows || sinceCommit.Elapsed >= commit.Interval)
                         {
                             sequence = await CommitAsync(producer, reader, latest, ++sequence, inTransaction, stop);
+                            progressed.Value = true;
                             (inTransaction, latest, rows) = (false, null, 0);
                             sinceCommit.Restart();
                         }
@@ -141,6 +138,7 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
                         if (latest is not null)
                         {
                             sequence = await CommitAsync(producer, reader, latest, ++sequence, inTransaction, stop);
+                            progressed.Value = true;
                             (inTransaction, latest, rows) = (false, null, 0);
                             sinceCommit.Restart();
                         }
@@ -158,6 +156,7 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
             if (latest is not null)
             {
                 sequence = await CommitAsync(producer, reader, latest, ++sequence, inTransaction, stop);
+                progressed.Value = true;
                 inTransaction = false;
             }
 

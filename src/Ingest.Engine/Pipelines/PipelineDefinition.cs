@@ -47,10 +47,50 @@ public readonly record struct TextLocation(int Line, int Column);
 /// <param name="Commit">How often the sink commits.</param>
 /// <param name="Connections">The connections, in file order.</param>
 /// <param name="Kafka">The Kafka transport, or null for the embedded (in-process) transport.</param>
-public sealed record PipelineDefinition(string FilePath, string LakePath, CommitPolicy Commit, IReadOnlyList<ConnectionDefinition> Connections, KafkaTransport? Kafka = null)
+/// <param name="Inputs">Existing Kafka topics the sink role writes to tables (none when null).</param>
+public sealed record PipelineDefinition(string FilePath, string LakePath, CommitPolicy Commit, IReadOnlyList<ConnectionDefinition> Connections, KafkaTransport? Kafka = null, IReadOnlyList<InputDefinition>? Inputs = null)
 {
     /// <summary>The file name used in messages.</summary>
     public string FileName => Path.GetFileName(FilePath);
+}
+
+/// <summary>How the records of a Kafka input are written.</summary>
+public enum InputFormat
+{
+    /// <summary>Debezium's JSON envelopes (Postgres, MySQL, SQL Server connectors), with or without the <c>schema</c> part; records are ordered by offset.</summary>
+    Debezium,
+    /// <summary>This engine's envelopes (topics of another Ingest pipeline); records are ordered by <c>source.position</c>.</summary>
+    Ingest,
+}
+
+/// <summary>
+/// An existing Kafka topic, or every topic matching a pattern, written by the sink role to a table per topic
+/// (<c>inputs:</c> in the pipeline file; needs the Kafka transport).
+/// </summary>
+/// <param name="Name">Unique name (<c>[a-z0-9_-]+</c>); names the consumer group and the tables' commits.</param>
+/// <param name="Topic">The topic, or null when <paramref name="Pattern"/> is set.</param>
+/// <param name="Pattern">A regular expression a whole topic name matches, or null.</param>
+/// <param name="Format">The records' format.</param>
+/// <param name="Mode">append, merge or history.</param>
+/// <param name="Table">
+/// The table path inside the lake; <c>{topic}</c> stands for the topic's name and <c>{table}</c> for its last dot-separated part.
+/// </param>
+/// <param name="SchemaPolicy">What to do when the records' columns differ from the table's.</param>
+/// <param name="Index">Position in <c>inputs</c>.</param>
+/// <param name="Location">Where the entry is.</param>
+public sealed record InputDefinition(string Name, string? Topic, string? Pattern, InputFormat Format, SinkMode Mode, string Table, SchemaPolicy SchemaPolicy, int Index, TextLocation Location)
+{
+    /// <summary>The table's full path for one topic.</summary>
+    public string TablePath(string lakePath, string topic)
+    {
+        var last = topic[(topic.LastIndexOf('.') + 1)..];
+        var relative = Table.Replace("{topic}", topic, StringComparison.Ordinal).Replace("{table}", last, StringComparison.Ordinal);
+        return System.IO.Path.GetFullPath(System.IO.Path.Combine(lakePath, relative));
+    }
+
+    /// <summary>True when records of <paramref name="topic"/> belong to this input.</summary>
+    public bool Matches(string topic) =>
+        Topic is not null ? Topic == topic : System.Text.RegularExpressions.Regex.IsMatch(topic, "^(?:" + Pattern + ")$", System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
 }
 
 /// <summary>When the sink commits buffered rows (at a checkpoint).</summary>
@@ -97,7 +137,8 @@ public sealed record StreamDefinition(string Name, SinkMode? Mode, string? Table
 /// <param name="TopicPrefix">The first part of every topic name.</param>
 /// <param name="Settings">librdkafka settings passed through to every client (SASL/SSL, compression, linger, batch size...).</param>
 /// <param name="Location">Where <c>transport</c> is in the file.</param>
-public sealed record KafkaTransport(string BootstrapServers, string TopicPrefix, IReadOnlyDictionary<string, string> Settings, TextLocation Location)
+/// <param name="CreateOffsetsTopic">Create the offsets topic compacted when absent (<c>createOffsetsTopic</c>, default true).</param>
+public sealed record KafkaTransport(string BootstrapServers, string TopicPrefix, IReadOnlyDictionary<string, string> Settings, TextLocation Location, bool CreateOffsetsTopic = true)
 {
     /// <summary>The topic of one stream.</summary>
     public string Topic(string connection, string stream) => $"{TopicPrefix}.{connection}.{stream}";

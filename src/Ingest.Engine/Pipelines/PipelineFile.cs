@@ -11,6 +11,7 @@ namespace Ingest.Engine.Pipelines;
 /// <code>
 /// lake: ./lake                      # relative to the file
 /// transport: embedded               # or {kind: kafka, bootstrapServers: "host:9092", topicPrefix: ingest, settings: {...}}
+///                                   # (createOffsetsTopic: false skips creating &lt;prefix&gt;.offsets compacted when absent)
 /// commit: {interval: 2s, maxRows: 200000}
 /// connections:
 ///   - name: shop
@@ -19,13 +20,21 @@ namespace Ingest.Engine.Pipelines;
 ///     streams:                      # omitted: every stream
 ///       - {name: orders, mode: merge, table: shop/orders, schemaPolicy: evolve}
 ///       # mode: append | merge | overwrite | history; schemaPolicy: evolve (default) | fail | rescue
+/// inputs:                           # existing Kafka topics for the sink role (Kafka transport only)
+///   - name: inventory
+///     pattern: 'dbserver1\.inventory\..*'   # or topic: dbserver1.inventory.customers
+///     format: debezium              # debezium | ingest
+///     mode: merge                   # append | merge (default) | history
+///     table: inventory/{table}      # {topic}: the topic's name, {table}: its last dot-separated part; default &lt;name&gt;/{topic}
 /// </code>
+/// <c>connections</c> may be omitted when <c>inputs</c> lists something.
 /// </summary>
 public static partial class PipelineFile
 {
-    private static readonly string[] RootKeys = ["lake", "transport", "commit", "connections"];
+    private static readonly string[] RootKeys = ["lake", "transport", "commit", "connections", "inputs"];
+    private static readonly string[] InputKeys = ["name", "topic", "pattern", "format", "mode", "table", "schemaPolicy"];
     private static readonly string[] CommitKeys = ["interval", "maxRows"];
-    private static readonly string[] TransportKeys = ["kind", "bootstrapServers", "topicPrefix", "settings"];
+    private static readonly string[] TransportKeys = ["kind", "bootstrapServers", "topicPrefix", "settings", "createOffsetsTopic"];
     private static readonly string[] ConnectionKeys = ["name", "connector", "config", "streams"];
     private static readonly string[] StreamKeys = ["name", "mode", "table", "schemaPolicy"];
 
@@ -176,9 +185,13 @@ public static partial class PipelineFile
 
             var commit = keys.TryGetValue("commit", out var commitNode) ? Commit(commitNode) : CommitPolicy.Default;
             var connections = new List<ConnectionDefinition>();
+            var hasInputs = keys.TryGetValue("inputs", out var inputsNode) && inputsNode is YamlSequenceNode { Children.Count: > 0 };
             if (!keys.TryGetValue("connections", out var conns))
             {
-                Error(root, "connections", "missing: expected a list of connections (name, connector, config, streams)");
+                if (!hasInputs)
+                {
+                    Error(root, "connections", "missing: expected a list of connections (name, connector, config, streams)");
+                }
             }
             else if (conns is not YamlSequenceNode seq || seq.Children.Count == 0)
             {
@@ -201,7 +214,199 @@ public static partial class PipelineFile
                 }
             }
 
-            return new PipelineDefinition("", lake, commit, connections, kafka);
+            List<InputDefinition>? inputs = null;
+            if (inputsNode is not null)
+            {
+                inputs = Inputs(inputsNode, kafka, keys.TryGetValue("transport", out var t) ? t : null, connections.Select(c => c.Name));
+            }
+
+            return new PipelineDefinition("", lake, commit, connections, kafka, inputs);
+        }
+
+        private List<InputDefinition> Inputs(YamlNode node, KafkaTransport? kafka, YamlNode? transportNode, IEnumerable<string> connectionNames)
+        {
+            var inputs = new List<InputDefinition>();
+            if (node is YamlScalarNode ns && YamlJson.IsNull(ns))
+            {
+                return inputs;
+            }
+
+            if (node is not YamlSequenceNode seq)
+            {
+                Error(node, "inputs", $"expected a list of Kafka inputs such as [{{name: inventory, topic: dbserver1.inventory.customers, format: debezium, mode: merge}}], got {YamlJson.Describe(node)}");
+                return inputs;
+            }
+
+            if (kafka is null && seq.Children.Count > 0 && (transportNode is null || Errors.All(e => !e.Path.StartsWith("transport", StringComparison.Ordinal))))
+            {
+                Error(node, "inputs", "inputs are Kafka topics: set transport: {kind: kafka, bootstrapServers: \"host:9092\"} to read them");
+            }
+
+            var names = new HashSet<string>(connectionNames, StringComparer.Ordinal);
+            for (var i = 0; i < seq.Children.Count; i++)
+            {
+                if (Input(seq.Children[i], i) is { } input)
+                {
+                    if (!names.Add(input.Name))
+                    {
+                        Error(seq.Children[i], $"inputs[{i}].name", $"the name '{input.Name}' is used by an earlier connection or input; names must be unique");
+                    }
+
+                    inputs.Add(input);
+                }
+            }
+
+            return inputs;
+        }
+
+        private InputDefinition? Input(YamlNode node, int index)
+        {
+            var path = $"inputs[{index}]";
+            if (node is not YamlMappingNode map)
+            {
+                Error(node, path, $"expected a mapping with name, topic or pattern, format, mode and table, got {YamlJson.Describe(node)}");
+                return null;
+            }
+
+            var keys = Keys(map, path, InputKeys);
+            var ok = true;
+            string? name = null;
+            if (!keys.TryGetValue("name", out var nameNode))
+            {
+                Error(map, path + ".name", "missing: expected a name of lower-case letters, digits, '_' or '-'");
+            }
+            else if (String(nameNode, path + ".name") is { } n)
+            {
+                if (NamePattern().IsMatch(n))
+                {
+                    name = n;
+                }
+                else
+                {
+                    Error(nameNode, path + ".name", $"expected lower-case letters, digits, '_' or '-', got {YamlJson.Describe(nameNode)}");
+                }
+            }
+
+            keys.TryGetValue("topic", out var topicNode);
+            keys.TryGetValue("pattern", out var patternNode);
+            string? topic = null;
+            string? pattern = null;
+            if (topicNode is not null && patternNode is not null)
+            {
+                Error(patternNode, path + ".pattern", "give either 'topic' or 'pattern', not both");
+                ok = false;
+            }
+            else if (topicNode is null && patternNode is null)
+            {
+                Error(map, path + ".topic", "missing: expected 'topic' (a topic's name) or 'pattern' (a regular expression matching whole topic names)");
+                ok = false;
+            }
+            else if (topicNode is not null && String(topicNode, path + ".topic") is { } tp)
+            {
+                if (TopicPattern().IsMatch(tp))
+                {
+                    topic = tp;
+                }
+                else
+                {
+                    Error(topicNode, path + ".topic", $"expected a topic name of letters, digits, '.', '_' or '-', got {YamlJson.Describe(topicNode)}");
+                    ok = false;
+                }
+            }
+            else if (patternNode is not null && String(patternNode, path + ".pattern") is { } pt)
+            {
+                try
+                {
+                    _ = new Regex("^(?:" + pt + ")$", RegexOptions.None, TimeSpan.FromSeconds(1));
+                    pattern = pt.Length > 0 ? pt : throw new ArgumentException("the pattern is empty");
+                }
+                catch (ArgumentException e)
+                {
+                    Error(patternNode, path + ".pattern", $"not a valid regular expression: {e.Message}");
+                    ok = false;
+                }
+            }
+
+            var format = InputFormat.Debezium;
+            if (!keys.TryGetValue("format", out var formatNode))
+            {
+                Error(map, path + ".format", "missing: expected debezium or ingest");
+                ok = false;
+            }
+            else
+            {
+                var text = formatNode is YamlScalarNode f ? f.Value : null;
+                switch (text)
+                {
+                    case "debezium": format = InputFormat.Debezium; break;
+                    case "ingest": format = InputFormat.Ingest; break;
+                    default:
+                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["debezium", "ingest"]);
+                        Error(formatNode, path + ".format", $"expected debezium or ingest, got {YamlJson.Describe(formatNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+                        ok = false;
+                        break;
+                }
+            }
+
+            var mode = SinkMode.Merge;
+            if (keys.TryGetValue("mode", out var modeNode))
+            {
+                var text = modeNode is YamlScalarNode m ? m.Value : null;
+                switch (text)
+                {
+                    case "append": mode = SinkMode.Append; break;
+                    case "merge": mode = SinkMode.Merge; break;
+                    case "history": mode = SinkMode.History; break;
+                    case "overwrite":
+                        Error(modeNode, path + ".mode", "mode overwrite is not available for Kafka inputs (a topic has no whole reads); use append, merge or history");
+                        ok = false;
+                        break;
+                    default:
+                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["append", "merge", "history"]);
+                        Error(modeNode, path + ".mode", $"expected append, merge or history, got {YamlJson.Describe(modeNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+                        ok = false;
+                        break;
+                }
+            }
+
+            var policy = SchemaPolicy.Evolve;
+            if (keys.TryGetValue("schemaPolicy", out var policyNode))
+            {
+                var text = policyNode is YamlScalarNode pn ? pn.Value : null;
+                switch (text)
+                {
+                    case "evolve": policy = SchemaPolicy.Evolve; break;
+                    case "fail": policy = SchemaPolicy.Fail; break;
+                    case "rescue": policy = SchemaPolicy.Rescue; break;
+                    default:
+                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["evolve", "fail", "rescue"]);
+                        Error(policyNode, path + ".schemaPolicy", $"expected evolve, fail or rescue, got {YamlJson.Describe(policyNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+                        ok = false;
+                        break;
+                }
+            }
+
+            var table = (name ?? "input") + "/{topic}";
+            if (keys.TryGetValue("table", out var tableNode) && String(tableNode, path + ".table") is { } tt)
+            {
+                var sample = tt.Replace("{topic}", "t", StringComparison.Ordinal).Replace("{table}", "t", StringComparison.Ordinal);
+                if (sample.Length == 0 || sample.Contains("://", StringComparison.Ordinal) || System.IO.Path.IsPathRooted(sample) || sample.Split('/', '\\').Contains("..") || sample.Contains('{', StringComparison.Ordinal))
+                {
+                    Error(tableNode, path + ".table", $"expected a folder inside the lake such as inventory/{{table}} ({{topic}} and {{table}} are the only placeholders), got {YamlJson.Describe(tableNode)}");
+                    ok = false;
+                }
+                else if (patternNode is not null && !tt.Contains("{topic}", StringComparison.Ordinal) && !tt.Contains("{table}", StringComparison.Ordinal))
+                {
+                    Error(tableNode, path + ".table", "a pattern matches several topics, each written to its own table: put {topic} or {table} in the path");
+                    ok = false;
+                }
+                else
+                {
+                    table = tt;
+                }
+            }
+
+            return name is null || !ok ? null : new InputDefinition(name, topic, pattern, format, mode, table, policy, index, YamlJson.At(map));
         }
 
         private KafkaTransport? Transport(YamlNode node)
@@ -265,7 +470,20 @@ public static partial class PipelineFile
                 }
             }
 
-            return new KafkaTransport(servers ?? "", prefix, settings, YamlJson.At(node));
+            var createOffsetsTopic = true;
+            if (keys.TryGetValue("createOffsetsTopic", out var createNode))
+            {
+                if (createNode is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } b)
+                {
+                    createOffsetsTopic = b.Value == "true";
+                }
+                else
+                {
+                    Error(createNode, "transport.createOffsetsTopic", $"expected true or false, got {YamlJson.Describe(createNode)}");
+                }
+            }
+
+            return new KafkaTransport(servers ?? "", prefix, settings, YamlJson.At(node), createOffsetsTopic);
         }
 
         private CommitPolicy Commit(YamlNode node)

@@ -122,6 +122,81 @@ public sealed class KafkaTransportTests
     }
 
     [Fact]
+    public void Nested_struct_array_and_map_values_go_through_the_envelope_and_back()
+    {
+        var address = new StructType([new Field("city", DataType.String), new Field("zip", DataType.Int32), new Field("since", DataType.Timestamp)]);
+        var schema = new StreamSchema([
+            new Field("id", DataType.Int64, Nullable: false),
+            new Field("address", address),
+            new Field("tags", new ArrayType(DataType.String)),
+            new Field("scores", new MapType(DataType.String, DataType.Double)),
+            new Field("by_year", new MapType(DataType.Int32, new ArrayType(new DecimalType(10, 2)))),
+            new Field("history", new ArrayType(address)),
+        ]);
+        var since = new DateTimeOffset(2024, 5, 6, 7, 8, 9, TimeSpan.Zero).AddTicks(1230);
+        var b = new ChangeBatchBuilder("people", schema);
+        b.BeginRow(ChangeOp.Insert, new SourcePosition(0, 1), 1_000);
+        b.SetInt64(0, 1);
+        b.SetValue(1, new Dictionary<string, object?> { ["city"] = "Lyon", ["zip"] = 69001, ["since"] = since });
+        b.SetValue(2, new List<object?> { "a", null, "b" });
+        b.SetValue(3, new List<KeyValuePair<object, object?>> { new("x", 1.5), new("y", null) });
+        b.SetValue(4, new List<KeyValuePair<object, object?>> { new(2024, new List<object?> { 1.25m, -3m }), new(2025, new List<object?>()) });
+        b.SetValue(5, new List<object?> { new Dictionary<string, object?> { ["city"] = "Paris", ["zip"] = null, ["since"] = null } });
+        b.EndRow();
+        b.BeginRow(ChangeOp.Update, new SourcePosition(0, 2), 2_000);
+        b.SetInt64(0, 2);
+        for (var c = 1; c < schema.Count; c++)
+        {
+            b.SetNull(c);
+        }
+
+        b.EndRow();
+        using var batch = b.Build();
+
+        var decoded = new ChangeBatchBuilder("people", schema);
+        for (var i = 0; i < batch.Length; i++)
+        {
+            var value = ChangeEnvelope.Value(batch, i, new EnvelopeSource("t", "c", false), 0, new ArrayBufferWriter<byte>());
+            if (i == 0)
+            {
+                // Kafka Connect's JSON shapes: structs as objects, string-keyed maps as objects, other maps as [key, value] pairs.
+                using var doc = JsonDocument.Parse(value);
+                var after = doc.RootElement.GetProperty("after");
+                Assert.Equal("Lyon", after.GetProperty("address").GetProperty("city").GetString());
+                Assert.Equal("2024-05-06T07:08:09.000123Z", after.GetProperty("address").GetProperty("since").GetString());
+                Assert.Equal(1.5, after.GetProperty("scores").GetProperty("x").GetDouble());
+                Assert.Equal(2024, after.GetProperty("by_year")[0][0].GetInt32());
+                Assert.Equal("1.25", after.GetProperty("by_year")[0][1][0].GetString());
+            }
+
+            Assert.True(ChangeEnvelope.Decode(value, decoded, default));
+        }
+
+        using var back = decoded.Build();
+        for (var r = 0; r < batch.Length; r++)
+        {
+            for (var c = 0; c < schema.Count; c++)
+            {
+                var expected = JsonSerializer.Serialize(ArrowValues.GetValue(batch.Data.Column(c), r));
+                var actual = JsonSerializer.Serialize(ArrowValues.GetValue(back.Data.Column(c), r));
+                Assert.True(expected == actual, $"row {r} column {schema.Columns[c].Name}: {expected} != {actual}");
+            }
+        }
+    }
+
+    [Fact]
+    public void A_value_that_does_not_fit_leaves_the_builder_without_a_half_written_row()
+    {
+        var b = new ChangeBatchBuilder("customers", Customers);
+        Assert.Throws<FormatException>(() => ChangeEnvelope.Decode("""{"op": "c", "after": {"id": 1, "email": "a", "loyalty_points": "many"}}"""u8, b, default));
+        Assert.True(ChangeEnvelope.Decode("""{"op": "c", "after": {"id": 2, "email": "b", "loyalty_points": 5}}"""u8, b, default));
+        using var batch = b.Build();
+        Assert.Equal(1, batch.Length);
+        Assert.Equal(2L, ArrowValues.GetValue(batch.Data.Column(0), 0));
+        Assert.Equal(5, ArrowValues.GetValue(batch.Data.Column(4), 0));
+    }
+
+    [Fact]
     public async Task Sample_through_kafka_with_both_roles_in_one_process_equals_the_source()
     {
         using var kafka = new MockKafka();
@@ -141,6 +216,9 @@ public sealed class KafkaTransportTests
         var source = await Cli.RunAsync("run", pipeline, "--once", "--role", "source", "--plugins", Repo.Plugins, "--data", dir.Combine("state"));
         Assert.True(source.ExitCode == 0, source.Error);
 
+        // A poison record in a stream's topic: it goes to the dead-letter table beside the table, the rest is written.
+        await KafkaInputTests.ProduceAsync(kafka, $"{kafka.Prefix}.shop.customers", [("{\"id\": 1}", "{\"op\": \"c\", \"after\": {\"id\": \"one\"}}")]);
+
         // A transaction aborted mid-batch is NOT injected here: librdkafka's mock cluster does not filter aborted
         // transactions for read_committed consumers (its Fetch responses list no aborted transactions), so such a test
         // would only measure the mock. On a real broker, read_committed (KafkaClients.Consumer) hides them.
@@ -154,6 +232,10 @@ public sealed class KafkaTransportTests
         var sink = await Cli.RunAsync("run", pipeline, "--once", "--role", "sink", "--plugins", Repo.Plugins, "--data", dir.Combine("state"));
         Assert.True(sink.ExitCode == 0, sink.Error);
         await SampleLake.AssertExactAsync(dir.Combine("lake"));
+
+        var dead = Assert.Single(await Lake.ReadAsync(dir.Combine("lake", "shop", "customers_dead_letters")));
+        Assert.Contains("column 'id'", (string)dead["error"]!, StringComparison.Ordinal);
+        Assert.Equal($"{kafka.Prefix}.shop.customers", dead["topic"]);
 
         var table = await Ingest.Delta.DeltaTable.TryOpenAsync(dir.Combine("lake", "shop", "customers"), CancellationToken.None);
         Assert.Contains(table!.Snapshot.TxnVersions.Keys, k => k.StartsWith($"kafka:{kafka.Prefix}.shop.customers:", StringComparison.Ordinal));
