@@ -52,7 +52,13 @@ internal sealed class PgTable
         [],
         [SyncMode.Cdc],
         (Partitioned ? "Partitioned table " : "Table ") + QuotedName + (Warnings.Count > 0 ? " (" + string.Join("; ", Warnings) + ")" : ""),
-        EstimatedRows);
+        EstimatedRows,
+        // Backfills read the table in primary-key chunks between watermarks: a key is needed.
+        PrimaryKey.Count > 0 ? new BackfillSupport("a SQL condition on the table's columns", "updated_at > '2024-06-01'") : null)
+    {
+        // The checkpoint lists the streams it covers; a stream selected later gets its own snapshot within the resumed read.
+        JoinsRunningRead = true,
+    };
 }
 
 /// <summary>Reads the catalog: tables, columns with their mapped types, primary keys, row estimates.</summary>

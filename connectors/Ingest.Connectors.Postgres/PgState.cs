@@ -13,11 +13,13 @@ namespace Ingest.Connectors.Postgres;
 /// <param name="Lsn">Where streaming resumes, as PostgreSQL prints an LSN (<c>0/16B3748</c>).</param>
 /// <param name="Snapshot">The snapshot's progress; null once it is complete.</param>
 /// <param name="Streams">The streams this checkpoint covers (snapshotted or being snapshotted); a selected stream not in it is new and gets its own snapshot. Null in checkpoints written before the list existed.</param>
+/// <param name="Backfills">Backfills under way: how far each got (null when none runs).</param>
 internal sealed record PgState(
     [property: JsonPropertyName("slot")] string Slot,
     [property: JsonPropertyName("lsn")] string Lsn,
     [property: JsonPropertyName("snapshot")] PgSnapshotState? Snapshot,
-    [property: JsonPropertyName("streams")] IReadOnlyList<string>? Streams = null)
+    [property: JsonPropertyName("streams")] IReadOnlyList<string>? Streams = null,
+    [property: JsonPropertyName("backfills")] IReadOnlyList<PgBackfillState>? Backfills = null)
 {
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
@@ -54,3 +56,16 @@ internal sealed record PgSnapshotState(
     [property: JsonPropertyName("table")] string? Table,
     [property: JsonPropertyName("key")] IReadOnlyList<string>? Key,
     [property: JsonPropertyName("rows")] ulong Rows);
+
+/// <summary>A backfill's progress: the last primary key of the last chunk emitted, and its counters.</summary>
+/// <param name="Id">The request's id.</param>
+/// <param name="Stream">The stream.</param>
+/// <param name="Key">The text form of the last key emitted (the next chunk starts after it).</param>
+/// <param name="Rows">Rows emitted so far.</param>
+/// <param name="Scanned">Rows selected so far (emitted, or dropped because the log changed them meanwhile).</param>
+internal sealed record PgBackfillState(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("stream")] string Stream,
+    [property: JsonPropertyName("key")] IReadOnlyList<string>? Key,
+    [property: JsonPropertyName("rows")] long Rows,
+    [property: JsonPropertyName("scanned")] long Scanned);

@@ -36,7 +36,10 @@ internal enum ColumnKind
 internal sealed record PgColumn(string Name, string PgType, ColumnKind Kind, ColumnKind ElementKind, int Scale, DataType Type, bool Nullable)
 {
     /// <summary>Whether the snapshot reads it as <c>::text</c> rather than in its binary form.</summary>
-    public bool ReadsAsText => Kind is ColumnKind.Decimal or ColumnKind.TextCast or ColumnKind.Array;
+    public bool ReadsAsText => Kind is ColumnKind.TextCast or ColumnKind.Array || (Kind == ColumnKind.Decimal && !FitsClrDecimal);
+
+    /// <summary>A decimal of at most 28 digits: exact as a CLR decimal, so the snapshot reads it in binary form.</summary>
+    public bool FitsClrDecimal => Type is DecimalType { Precision: <= 28 };
 }
 
 /// <summary>Maps PostgreSQL types to SDK types (the table in the connector's README).</summary>

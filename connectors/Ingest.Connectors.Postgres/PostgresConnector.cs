@@ -59,6 +59,6 @@ public sealed class PostgresConnector : ISourceConnector
         ArgumentNullException.ThrowIfNull(context);
         var options = PostgresOptions.Parse(context.Config);
         var state = context.State is { } s && s.ValueKind == JsonValueKind.Object ? PgState.Parse(s) : null;
-        return new PostgresReader(options, context.Streams, state, context.Log ?? NullConnectorLog.Instance);
+        return new PostgresReader(options, context.Streams, state, context.Log ?? NullConnectorLog.Instance, context.Backfills, context.ConnectionName);
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -11,10 +12,31 @@ using NpgsqlTypes;
 
 namespace Ingest.Connectors.Postgres;
 
-/// <summary>One read: publication and slot, the consistent snapshot, then pgoutput streaming.</summary>
-internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<StreamSelection> streams, PgState? resume, IConnectorLog log) : ISourceReader
+/// <summary>One read: publication and slot, the consistent snapshot, then pgoutput streaming with backfills interleaved.</summary>
+internal sealed class PostgresReader : ISourceReader, IBackfillReader
 {
+    private readonly PostgresOptions _options;
+    private readonly IReadOnlyList<StreamSelection> _streams;
+    private readonly PgState? _resume;
+    private readonly IConnectorLog _log;
+    private readonly IReadOnlyList<BackfillRequest>? _backfills;
     private readonly Lock _gate = new();
+    private readonly BackfillDriver _driver;
+    private readonly ConcurrentDictionary<string, string> _started = new(StringComparer.Ordinal);
+
+    public PostgresReader(PostgresOptions options, IReadOnlyList<StreamSelection> streams, PgState? resume, IConnectorLog log, IReadOnlyList<BackfillRequest>? backfills = null, string connection = "")
+    {
+        _options = options;
+        _streams = streams;
+        _resume = resume;
+        _log = log;
+        _backfills = backfills;
+        _driver = new BackfillDriver(options, log);
+        PgMetrics.Register(this, connection);
+    }
+
+    /// <summary>The replication slot (a metric tag).</summary>
+    internal string SlotName => _resume?.Slot ?? _options.SlotName;
     private LogicalReplicationConnection? _replication;
     private NpgsqlLogSequenceNumber _acknowledged;
     private bool _streaming;
@@ -75,14 +97,14 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
 
     private async IAsyncEnumerable<SourceMessage> ReadCoreAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var conn = new NpgsqlConnection(options.ConnectionString());
+        await using var conn = new NpgsqlConnection(_options.ConnectionString());
         await OpenAsync(conn, cancellationToken);
-        var all = await PgCatalog.LoadAsync(conn, options, cancellationToken);
+        var all = await PgCatalog.LoadAsync(conn, _options, cancellationToken);
         var tables = new List<PgTable>();
-        foreach (var s in streams)
+        foreach (var s in _streams)
         {
             var t = all.Find(x => x.StreamName == s.Name)
-                ?? throw new ConnectorException(ErrorKind.Configuration, $"stream '{s.Name}' is not a table selected by 'tables'/'excludeTables' in database {options.Database} (selected: {string.Join(", ", all.Select(x => x.StreamName))})", "/tables");
+                ?? throw new ConnectorException(ErrorKind.Configuration, $"stream '{s.Name}' is not a table selected by 'tables'/'excludeTables' in database {_options.Database} (selected: {string.Join(", ", all.Select(x => x.StreamName))})", "/tables");
             if (!t.Identifiable)
             {
                 throw new ConnectorException(ErrorKind.Configuration, $"table {t.StreamName} has no primary key and REPLICA IDENTITY is not FULL: add a key or run ALTER TABLE {t.QuotedName} REPLICA IDENTITY FULL", "/tables");
@@ -90,7 +112,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
 
             foreach (var w in t.Warnings)
             {
-                log.Write(ConnectorLogLevel.Warning, $"{t.StreamName}: {w}");
+                _log.Write(ConnectorLogLevel.Warning, $"{t.StreamName}: {w}");
             }
 
             tables.Add(t);
@@ -100,7 +122,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         var target = await PgChecks.ScalarAsync<NpgsqlLogSequenceNumber>(conn, "SELECT pg_current_wal_lsn()", cancellationToken);
         await EnsurePublicationAsync(conn, tables, cancellationToken);
 
-        var replication = new LogicalReplicationConnection(options.ConnectionString("ingest-replication"))
+        var replication = new LogicalReplicationConnection(_options.ConnectionString("ingest-replication"))
         {
             WalReceiverTimeout = TimeSpan.FromSeconds(60),
             WalReceiverStatusInterval = TimeSpan.FromSeconds(10),
@@ -116,33 +138,33 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         }
         catch (NpgsqlException e)
         {
-            throw new ConnectorException(ErrorKind.Transient, $"cannot open a replication connection to {options.Host}: {e.Message}", null, e);
+            throw new ConnectorException(ErrorKind.Transient, $"cannot open a replication connection to {_options.Host}: {e.Message}", null, e);
         }
 
         PgState state;
         string? exported = null;
-        if (resume is null)
+        if (_resume is null)
         {
             await DropIdleSlotAsync(conn, cancellationToken);
-            var snapshot = options.SnapshotMode != SnapshotMode.Never;
+            var snapshot = _options.SnapshotMode != SnapshotMode.Never;
             var slot = await replication.CreatePgOutputReplicationSlot(
-                options.SlotName,
+                _options.SlotName,
                 slotSnapshotInitMode: snapshot ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport,
                 cancellationToken: cancellationToken);
             exported = slot.SnapshotName;
-            state = new PgState(options.SlotName, slot.ConsistentPoint.ToString(), snapshot ? new PgSnapshotState([], null, null, 0) : null, [.. tables.Select(t => t.StreamName)]);
-            log.Write(ConnectorLogLevel.Information, $"created replication slot {options.SlotName} at {slot.ConsistentPoint}");
+            state = new PgState(_options.SlotName, slot.ConsistentPoint.ToString(), snapshot ? new PgSnapshotState([], null, null, 0) : null, [.. tables.Select(t => t.StreamName)]);
+            _log.Write(ConnectorLogLevel.Information, $"created replication slot {_options.SlotName} at {slot.ConsistentPoint}");
         }
         else
         {
-            var exists = await PgChecks.ScalarAsync<bool>(conn, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = @s)", cancellationToken, ("s", resume.Slot));
+            var exists = await PgChecks.ScalarAsync<bool>(conn, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = @s)", cancellationToken, ("s", _resume.Slot));
             if (!exists)
             {
                 throw new ConnectorException(ErrorKind.Fatal,
-                    $"replication slot {resume.Slot} no longer exists (dropped, or invalidated by max_slot_wal_keep_size): changes since {resume.Lsn} are lost to it; write the connection into new tables to start over with a fresh snapshot");
+                    $"replication slot {_resume.Slot} no longer exists (dropped, or invalidated by max_slot_wal_keep_size): changes since {_resume.Lsn} are lost to it; write the connection into new tables to start over with a fresh snapshot");
             }
 
-            state = AddNewStreams(resume, tables);
+            state = AddNewStreams(_resume, tables);
         }
 
         if (state.Snapshot is { } progress)
@@ -157,7 +179,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             yield return new Checkpoint(state.ToJson());
         }
 
-        if (options.SnapshotMode == SnapshotMode.InitialOnly)
+        if (_options.SnapshotMode == SnapshotMode.InitialOnly)
         {
             yield return CaughtUp.Instance;
             await using var cmd = new NpgsqlCommand("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = @s AND active_pid IS NULL", conn);
@@ -177,26 +199,26 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
     /// publication, and are snapshotted (in a new transaction) before streaming resumes from the checkpoint's LSN.
     /// Their changes from the moment they joined the publication are replayed by the stream, so the merge converges.
     /// </summary>
-    private PgState AddNewStreams(PgState resume, List<PgTable> tables)
+    private PgState AddNewStreams(PgState resumed, List<PgTable> tables)
     {
         var selected = tables.Select(t => t.StreamName).ToList();
-        if (resume.Streams is null)
+        if (resumed.Streams is null)
         {
             // A checkpoint from before the list existed covers the streams selected then: take the current selection.
-            return resume with { Streams = selected };
+            return resumed with { Streams = selected };
         }
 
-        var added = selected.Where(n => !resume.Streams.Contains(n)).ToList();
+        var added = selected.Where(n => !resumed.Streams.Contains(n)).ToList();
         if (added.Count == 0)
         {
-            return resume with { Streams = selected };
+            return resumed with { Streams = selected };
         }
 
-        log.Write(ConnectorLogLevel.Information, $"stream(s) {string.Join(", ", added)} added since the last checkpoint: snapshotting them before streaming resumes at {resume.Lsn}");
-        var snapshot = resume.Snapshot is { } running
+        _log.Write(ConnectorLogLevel.Information, $"stream(s) {string.Join(", ", added)} added since the last checkpoint: snapshotting them before streaming resumes at {resumed.Lsn}");
+        var snapshot = resumed.Snapshot is { } running
             ? running
             : new PgSnapshotState([.. selected.Except(added)], null, null, 0);
-        return resume with { Snapshot = snapshot, Streams = selected };
+        return resumed with { Snapshot = snapshot, Streams = selected };
     }
 
     private async Task OpenAsync(NpgsqlConnection conn, CancellationToken ct)
@@ -207,13 +229,13 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         }
         catch (NpgsqlException e)
         {
-            throw new ConnectorException(ErrorKind.Transient, $"cannot connect to {options.Host}:{options.Port.ToString(CultureInfo.InvariantCulture)} database {options.Database}: {e.Message}", "/host", e);
+            throw new ConnectorException(ErrorKind.Transient, $"cannot connect to {_options.Host}:{_options.Port.ToString(CultureInfo.InvariantCulture)} database {_options.Database}: {e.Message}", "/host", e);
         }
     }
 
     private async Task EnsurePublicationAsync(NpgsqlConnection conn, List<PgTable> tables, CancellationToken ct)
     {
-        var exists = await PgChecks.ScalarAsync<bool>(conn, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = @p)", ct, ("p", options.PublicationName));
+        var exists = await PgChecks.ScalarAsync<bool>(conn, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = @p)", ct, ("p", _options.PublicationName));
         var missing = new List<PgTable>();
         if (exists)
         {
@@ -221,7 +243,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             {
                 var has = await PgChecks.ScalarAsync<bool>(conn,
                     "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = @p AND schemaname = @s AND tablename = @t)", ct,
-                    ("p", options.PublicationName), ("s", t.SchemaName), ("t", t.Name));
+                    ("p", _options.PublicationName), ("s", t.SchemaName), ("t", t.Name));
                 if (!has)
                 {
                     missing.Add(t);
@@ -230,14 +252,14 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         }
 
         // Partitioned tables are published as their root (one stream), not as each partition.
-        var viaRoot = !exists || await PgChecks.ScalarAsync<bool>(conn, "SELECT pubviaroot FROM pg_publication WHERE pubname = @p", ct, ("p", options.PublicationName));
+        var viaRoot = !exists || await PgChecks.ScalarAsync<bool>(conn, "SELECT pubviaroot FROM pg_publication WHERE pubname = @p", ct, ("p", _options.PublicationName));
         var needsRoot = !viaRoot && tables.Any(t => t.Partitioned);
         if (exists && missing.Count == 0 && !needsRoot)
         {
             return;
         }
 
-        var publication = PgTypes.Quote(options.PublicationName);
+        var publication = PgTypes.Quote(_options.PublicationName);
         var statements = new List<string>();
         if (!exists)
         {
@@ -261,31 +283,31 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         {
             await using var cmd = new NpgsqlCommand(sql, conn);
             await cmd.ExecuteNonQueryAsync(ct);
-            log.Write(ConnectorLogLevel.Information, sql);
+            _log.Write(ConnectorLogLevel.Information, sql);
         }
         catch (PostgresException e)
         {
-            throw new ConnectorException(ErrorKind.Configuration, $"cannot prepare publication {options.PublicationName} ({e.MessageText}): as the tables' owner run {sql};", "/publicationName", e);
+            throw new ConnectorException(ErrorKind.Configuration, $"cannot prepare publication {_options.PublicationName} ({e.MessageText}): as the tables' owner run {sql};", "/publicationName", e);
         }
     }
 
     private async Task DropIdleSlotAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT active_pid FROM pg_replication_slots WHERE slot_name = @s", conn);
-        cmd.Parameters.AddWithValue("s", options.SlotName);
+        cmd.Parameters.AddWithValue("s", _options.SlotName);
         var pid = await cmd.ExecuteScalarAsync(ct);
         if (pid is int p)
         {
-            throw new ConnectorException(ErrorKind.Transient, $"replication slot {options.SlotName} is in use by another process (pid {p.ToString(CultureInfo.InvariantCulture)})", "/slotName");
+            throw new ConnectorException(ErrorKind.Transient, $"replication slot {_options.SlotName} is in use by another process (pid {p.ToString(CultureInfo.InvariantCulture)})", "/slotName");
         }
 
         if (pid is DBNull)
         {
             // No checkpoint exists, so nothing depends on the old slot: a fresh slot gives a snapshot consistent with it.
             await using var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot(@s)", conn);
-            drop.Parameters.AddWithValue("s", options.SlotName);
+            drop.Parameters.AddWithValue("s", _options.SlotName);
             await drop.ExecuteNonQueryAsync(ct);
-            log.Write(ConnectorLogLevel.Warning, $"dropped replication slot {options.SlotName} left without a checkpoint; starting over");
+            _log.Write(ConnectorLogLevel.Warning, $"dropped replication slot {_options.SlotName} left without a checkpoint; starting over");
         }
     }
 
@@ -331,7 +353,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 cursor.Key = null;
             }
 
-            var builder = new ChangeBatchBuilder(table.StreamName, table.Schema, Math.Min(options.ChunkSize, 65_536));
+            var builder = new ChangeBatchBuilder(table.StreamName, table.Schema, Math.Min(_options.ChunkSize, 65_536));
             var rowsDone = 0L;
             while (true)
             {
@@ -367,7 +389,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 }
 
                 rowsDone += count;
-                var done = !keyed || count < options.ChunkSize;
+                var done = !keyed || count < _options.ChunkSize;
                 if (done)
                 {
                     cursor.Done.Add(table.StreamName);
@@ -383,7 +405,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 }
             }
 
-            log.Write(ConnectorLogLevel.Information, $"snapshot of {table.StreamName} done: {rowsDone.ToString(CultureInfo.InvariantCulture)} rows");
+            _log.Write(ConnectorLogLevel.Information, $"snapshot of {table.StreamName} done: {rowsDone.ToString(CultureInfo.InvariantCulture)} rows");
         }
 
         await using var commit = new NpgsqlCommand("COMMIT", conn);
@@ -425,7 +447,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 sb.Append(')');
             }
 
-            sb.Append(" ORDER BY ").Append(keys).Append(" LIMIT ").Append(options.ChunkSize.ToString(CultureInfo.InvariantCulture));
+            sb.Append(" ORDER BY ").Append(keys).Append(" LIMIT ").Append(_options.ChunkSize.ToString(CultureInfo.InvariantCulture));
         }
 
         return sb.Append(") TO STDOUT (FORMAT BINARY)").ToString();
@@ -448,6 +470,19 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             case ColumnKind.Int64: b.SetInt64(i, await copy.ReadAsync<long>(ct)); break;
             case ColumnKind.Float: b.SetFloat(i, await copy.ReadAsync<float>(ct)); break;
             case ColumnKind.Double: b.SetDouble(i, await copy.ReadAsync<double>(ct)); break;
+            case ColumnKind.Decimal when col.FitsClrDecimal:
+                decimal value;
+                try
+                {
+                    value = await copy.ReadAsync<decimal>(NpgsqlDbType.Numeric, ct);
+                }
+                catch (InvalidCastException e)
+                {
+                    throw new ConnectorException(ErrorKind.Fatal, $"column {col.Name} ({col.PgType}) holds a value {col.Type} cannot represent (NaN or infinity): {e.Message}", null, e);
+                }
+
+                b.SetDecimal(i, value);
+                break;
             case ColumnKind.Text: b.SetString(i, await copy.ReadAsync<string>(NpgsqlDbType.Text, ct)); break;
             case ColumnKind.Binary: b.SetBinary(i, await copy.ReadAsync<byte[]>(NpgsqlDbType.Bytea, ct)); break;
             case ColumnKind.Date: b.SetDate(i, await copy.ReadAsync<DateOnly>(NpgsqlDbType.Date, ct)); break;
@@ -470,13 +505,43 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
 
     private async IAsyncEnumerable<SourceMessage> StreamAsync(NpgsqlConnection conn, LogicalReplicationConnection replication, List<PgTable> tables, PgState state, NpgsqlLogSequenceNumber target, [EnumeratorCancellation] CancellationToken ct)
     {
-        var byName = tables.ToDictionary(t => t.StreamName, StringComparer.Ordinal);
+        var byName = new ConcurrentDictionary<string, PgTable>(tables.ToDictionary(t => t.StreamName, StringComparer.Ordinal), StringComparer.Ordinal);
         var relations = new Dictionary<uint, Relation>();
         var builders = new Dictionary<string, ChangeBatchBuilder>(StringComparer.Ordinal);
         var resumeAt = state.LsnValue;
         var caughtUp = false;
+
+        // Backfills pending when the read opened: resumed after their last chunk where the checkpoint has it.
+        var progress = new Dictionary<string, PgBackfillState>(StringComparer.Ordinal);
+        foreach (var request in _backfills ?? [])
+        {
+            var known = state.Backfills?.FirstOrDefault(b => b.Id == request.Id);
+            if (known is not null)
+            {
+                progress[request.Id] = known;
+            }
+
+            try
+            {
+                var (table, total) = await BackfillDriver.ValidateAsync(conn, _options, StreamNames, request, ct);
+                _driver.Start(new ActiveBackfill(request, table, known?.Key, total));
+                _log.Write(ConnectorLogLevel.Information, known is null
+                    ? $"backfill {request.Id} of {request.Stream} starts"
+                    : string.Create(CultureInfo.InvariantCulture, $"backfill {request.Id} of {request.Stream} resumes after key ({string.Join(", ", known.Key ?? [])}), {known.Scanned} rows done"));
+            }
+            catch (ConnectorException e) when (e.Kind == ErrorKind.Configuration)
+            {
+                _log.Write(ConnectorLogLevel.Error, e.Message, e);
+                _driver.Cancel(request.Id, request.Stream);
+            }
+        }
+
+        state = state with { Backfills = progress.Count == 0 ? null : [.. progress.Values] };
+        var open = new List<BackfillChunk>();
+        var shapes = new Dictionary<uint, string>();
         using var heartbeatCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var heartbeat = Task.Run(() => HeartbeatLoopAsync(conn, heartbeatCts.Token), CancellationToken.None);
+        var driver = Task.Run(() => _driver.RunAsync(name => byName.GetValueOrDefault(name), heartbeatCts.Token), CancellationToken.None);
         try
         {
             lock (_gate)
@@ -488,7 +553,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 }
             }
 
-            var pgOptions = new PgOutputReplicationOptions(options.PublicationName, PgOutputProtocolVersion.V1, binary: false, messages: true);
+            var pgOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1, binary: false, messages: true);
             var slot = new PgOutputReplicationSlot(state.Slot);
             ulong commitLsn = 0;
             long commitMicros = 0;
@@ -507,35 +572,43 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                         skip = begin.TransactionFinalLsn < resumeAt;
                         break;
                     case RelationMessage rel:
-                        relations[rel.RelationId] = Track(rel, byName);
+                        var (relation, reshaped) = await TrackAsync(rel, byName, shapes, ct);
+                        relations[rel.RelationId] = relation;
+                        if (reshaped is not null && builders.Remove(reshaped.StreamName, out var stale) && stale.Count > 0)
+                        {
+                            // Rows of the old shape go out first; the rest of the transaction uses the new one.
+                            yield return stale.Build();
+                        }
+
                         break;
                     case InsertMessage ins when !skip && Tracked(relations, ins.Relation.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Insert, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, ins.NewRow, null, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, ins.NewRow, null, Watched(open, r), ct));
                         break;
                     case FullUpdateMessage full when !skip && Tracked(relations, full.Relation.RelationId) is { } r:
                         old = await TextsAsync(full.OldRow, r.Names.Length, ct);
+                        Touch(open, r, Watched(open, r) ? KeyOf(r, old) : null);
                         Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, full.NewRow, old, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, full.NewRow, old, Watched(open, r), ct));
                         break;
                     case IndexUpdateMessage keyed when !skip && Tracked(relations, keyed.Relation.RelationId) is { } r:
                         // The primary key changed: delete the old key, then write the new row.
                         Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, keyed.Key, null, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, keyed.Key, null, Watched(open, r), ct));
                         Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, keyed.NewRow, null, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, keyed.NewRow, null, Watched(open, r), ct));
                         break;
                     case UpdateMessage upd when !skip && Tracked(relations, upd.Relation.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, upd.NewRow, null, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, upd.NewRow, null, Watched(open, r), ct));
                         break;
                     case FullDeleteMessage del when !skip && Tracked(relations, del.Relation.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, del.OldRow, null, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, del.OldRow, null, Watched(open, r), ct));
                         break;
                     case KeyDeleteMessage del when !skip && Tracked(relations, del.Relation.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
-                        await SetRowAsync(builders[r.Table!.StreamName], r, del.Key, null, ct);
+                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, del.Key, null, Watched(open, r), ct));
                         break;
                     case TruncateMessage trunc when !skip:
                         foreach (var tr in trunc.Relations)
@@ -544,9 +617,73 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                             {
                                 Begin(builders, r, ChangeOp.Truncate, commitLsn, ref index, commitMicros);
                                 builders[r.Table!.StreamName].EndRow();
+                                foreach (var chunk in open.Where(c => c.Stream == r.Table.StreamName))
+                                {
+                                    chunk.Truncated = true;
+                                }
                             }
                         }
 
+                        break;
+                    case LogicalDecodingMessage lm when lm.Prefix == BackfillDriver.Prefix && _driver.Take(await ContentAsync(lm, ct)) is { } mark:
+                        if (mark.Kind == MarkKind.Low)
+                        {
+                            open.Add(mark.Chunk!);
+                            break;
+                        }
+
+                        if (lm.MessageLsn > state.LsnValue)
+                        {
+                            // Every transaction that committed before the mark has been read: resuming here loses nothing.
+                            state = state with { Lsn = lm.MessageLsn.ToString() };
+                        }
+
+                        var current = progress.GetValueOrDefault(mark.BackfillId)
+                            ?? state.Backfills?.FirstOrDefault(b => b.Id == mark.BackfillId)
+                            ?? _resume?.Backfills?.FirstOrDefault(b => b.Id == mark.BackfillId)
+                            ?? new PgBackfillState(mark.BackfillId, mark.Stream, null, 0, 0);
+                        if (mark.Kind == MarkKind.Cancel)
+                        {
+                            open.RemoveAll(c => c.BackfillId == mark.BackfillId);
+                            progress.Remove(mark.BackfillId);
+                            state = state with { Backfills = progress.Count == 0 ? null : [.. progress.Values] };
+                            yield return new BackfillDone(mark.BackfillId, mark.Stream, current.Rows, cancelled: true);
+                            yield return new Checkpoint(state.ToJson());
+                            break;
+                        }
+
+                        var high = mark.Chunk!;
+                        open.Remove(high);
+                        var emitted = 0L;
+                        if (byName.TryGetValue(high.Stream, out var chunkTable))
+                        {
+                            foreach (var batch in EmitChunk(high, chunkTable, builders, (ulong)lm.MessageLsn - 1))
+                            {
+                                emitted += batch.Length;
+                                yield return batch;
+                            }
+                        }
+
+                        current = current with { Key = high.LastKey ?? current.Key, Rows = current.Rows + emitted, Scanned = current.Scanned + high.Count };
+                        if (high.Final)
+                        {
+                            progress.Remove(mark.BackfillId);
+                        }
+                        else
+                        {
+                            progress[mark.BackfillId] = current;
+                        }
+
+                        state = state with { Backfills = progress.Count == 0 ? null : [.. progress.Values] };
+                        high.Emitted.TrySetResult();
+                        yield return new StreamProgress(high.Stream, StreamPhase.Backfill, current.Scanned, high.Total is { } total ? Math.Max(total, current.Scanned) : null, mark.BackfillId);
+                        if (high.Final)
+                        {
+                            _log.Write(ConnectorLogLevel.Information, string.Create(CultureInfo.InvariantCulture, $"backfill {mark.BackfillId} of {high.Stream} done: {current.Rows} rows"));
+                            yield return new BackfillDone(mark.BackfillId, high.Stream, current.Rows);
+                        }
+
+                        yield return new Checkpoint(state.ToJson());
                         break;
                     case CommitMessage commit:
                         foreach (var b in builders.Values)
@@ -572,10 +709,15 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                         break;
                 }
 
+                if (driver.IsFaulted)
+                {
+                    await driver;
+                }
+
                 // A large transaction goes out in several batches; its checkpoint follows the commit.
                 foreach (var b in builders.Values)
                 {
-                    if (b.Count >= options.ChunkSize)
+                    if (b.Count >= _options.ChunkSize)
                     {
                         yield return b.Build();
                     }
@@ -592,35 +734,243 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             catch (OperationCanceledException)
             {
             }
+
+            try
+            {
+                await driver;
+            }
+            catch (Exception e) when (e is OperationCanceledException || heartbeatCts.IsCancellationRequested)
+            {
+                // Ended with the read (an error of its own already surfaced through the loop).
+            }
         }
     }
 
-    private Relation Track(RelationMessage rel, Dictionary<string, PgTable> byName)
+    private IReadOnlyList<string> StreamNames => [.. _streams.Select(s => s.Name)];
+
+    /// <summary>The chunk's rows that the log did not change between its watermarks, as reads at the high watermark.</summary>
+    private IEnumerable<ChangeBatch> EmitChunk(BackfillChunk chunk, PgTable table, Dictionary<string, ChangeBatchBuilder> builders, ulong position)
+    {
+        if (chunk.Truncated)
+        {
+            yield break;
+        }
+
+        if (!builders.TryGetValue(table.StreamName, out var b) || !ReferenceEquals(b.Schema, table.Schema))
+        {
+            builders[table.StreamName] = b = new ChangeBatchBuilder(table.StreamName, table.Schema, 256);
+        }
+
+        // By name: the table's shape may have changed since the chunk was selected.
+        var map = new int[chunk.Columns.Length];
+        for (var c = 0; c < map.Length; c++)
+        {
+            map[c] = table.Schema.IndexOf(chunk.Columns[c]);
+        }
+
+        ulong n = 0;
+        foreach (var row in chunk.Rows)
+        {
+            if (chunk.Changed.Contains(row.Key))
+            {
+                continue;
+            }
+
+            b.BeginRow(ChangeOp.Read, new SourcePosition(position, n++), 0);
+            for (var c = 0; c < map.Length; c++)
+            {
+                if (map[c] >= 0 && row.Values[c] is { } text)
+                {
+                    PgText.Set(b, map[c], table.Columns[map[c]], text);
+                }
+            }
+
+            b.EndRow();
+            if (b.Count >= _options.ChunkSize)
+            {
+                yield return b.Build();
+            }
+        }
+
+        if (b.Count > 0)
+        {
+            yield return b.Build();
+        }
+    }
+
+    private static bool Watched(List<BackfillChunk> open, Relation r)
+    {
+        foreach (var c in open)
+        {
+            if (c.Stream == r.Table!.StreamName)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Records a key the log changed while chunks of its stream are between their watermarks.</summary>
+    private static void Touch(List<BackfillChunk> open, Relation r, string? key)
+    {
+        if (key is null)
+        {
+            return;
+        }
+
+        foreach (var c in open)
+        {
+            if (c.Stream == r.Table!.StreamName)
+            {
+                c.Changed.Add(key);
+            }
+        }
+    }
+
+    private static string? KeyOf(Relation r, string?[] texts)
+    {
+        var t = r.Table!;
+        var parts = new string[t.KeyOrdinals.Length];
+        for (var k = 0; k < parts.Length; k++)
+        {
+            var wire = Array.IndexOf(r.Map, t.KeyOrdinals[k]);
+            if (wire < 0 || wire >= texts.Length || texts[wire] is not { } text)
+            {
+                return null;
+            }
+
+            parts[k] = text;
+        }
+
+        return string.Join('\0', parts);
+    }
+
+    private static async Task<byte[]> ContentAsync(LogicalDecodingMessage message, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        await message.Data.CopyToAsync(buffer, ct);
+        return buffer.ToArray();
+    }
+
+    public async ValueTask StartBackfillAsync(BackfillRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        await using var conn = new NpgsqlConnection(_options.ConnectionString("ingest-backfill"));
+        await OpenAsync(conn, cancellationToken);
+        var (table, total) = await BackfillDriver.ValidateAsync(conn, _options, StreamNames, request, cancellationToken);
+        var known = _resume?.Backfills?.FirstOrDefault(b => b.Id == request.Id);
+        _driver.Start(new ActiveBackfill(request, table, known?.Key, total));
+        _started[request.Id] = request.Stream;
+        _log.Write(ConnectorLogLevel.Information, $"backfill {request.Id} of {request.Stream} starts{(request.Filter is null ? "" : " (filter: " + request.Filter + ")")}");
+    }
+
+    public ValueTask CancelBackfillAsync(string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        // Only backfills this read knows of end with a BackfillDone; an unknown id has nothing to cancel.
+        var stream = _started.TryGetValue(id, out var started) ? started : (_backfills ?? []).FirstOrDefault(b => b.Id == id)?.Stream;
+        if (stream is not null)
+        {
+            _driver.Cancel(id, stream);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Maps a Relation message (sent before the first change that uses a table shape: at the start, and after an
+    /// <c>ALTER TABLE</c>) onto the stream. When the columns differ from the stream's current ones (added, dropped, a
+    /// type changed), the stream takes the new shape and the table is returned: its later batches carry the new schema.
+    /// </summary>
+    private async Task<(Relation Relation, PgTable? Reshaped)> TrackAsync(RelationMessage rel, ConcurrentDictionary<string, PgTable> byName, Dictionary<uint, string> shapes, CancellationToken ct)
     {
         var names = new string[rel.Columns.Count];
+        var shape = new StringBuilder();
         for (var i = 0; i < names.Length; i++)
         {
-            names[i] = rel.Columns[i].ColumnName;
+            var c = rel.Columns[i];
+            names[i] = c.ColumnName;
+            shape.Append(c.ColumnName).Append(' ').Append(c.DataTypeId).Append(' ').Append(c.TypeModifier).Append('\n');
         }
 
         var stream = rel.Namespace + "." + rel.RelationName;
         if (!byName.TryGetValue(stream, out var table))
         {
-            return new Relation(null, [], names);
+            return (new Relation(null, [], names), null);
+        }
+
+        PgTable? reshaped = null;
+        var signature = shape.ToString();
+        if (!shapes.TryGetValue(rel.RelationId, out var known) || known != signature)
+        {
+            shapes[rel.RelationId] = signature;
+            var columns = await ColumnsAsync(rel, table, ct);
+            if (!columns.Select(c => (c.Name, c.PgType)).SequenceEqual(table.Columns.Select(c => (c.Name, c.PgType))))
+            {
+                var added = columns.Where(c => table.Schema.IndexOf(c.Name) < 0).Select(c => $"{c.Name} {c.PgType}");
+                var dropped = table.Columns.Where(c => !columns.Any(n => n.Name == c.Name)).Select(c => c.Name);
+                var retyped = columns.Where(c => table.Columns.Any(o => o.Name == c.Name && o.PgType != c.PgType)).Select(c => $"{c.Name} {table.Columns.First(o => o.Name == c.Name).PgType} -> {c.PgType}");
+                var key = table.PrimaryKey.All(k => columns.Any(c => c.Name == k))
+                    ? table.PrimaryKey
+                    : [.. rel.Columns.Where(c => (c.Flags & RelationMessage.Column.ColumnFlags.PartOfKey) != 0).Select(c => c.ColumnName)];
+                table = new PgTable(table.SchemaName, table.Name, table.Oid, table.ReplicaIdentity, table.EstimatedRows, columns, key, table.Warnings, table.Partitioned);
+                byName[stream] = table;
+                reshaped = table;
+                _log.Write(ConnectorLogLevel.Information,
+                    $"{stream}: the table changed shape (added: {Listed(added)}; dropped: {Listed(dropped)}; retyped: {Listed(retyped)}); later changes carry the new schema");
+            }
         }
 
         var map = new int[names.Length];
         for (var i = 0; i < names.Length; i++)
         {
             map[i] = table.Schema.IndexOf(names[i]);
-            if (map[i] < 0 || table.Columns[map[i]].Name != names[i])
-            {
-                map[i] = -1;
-                log.Write(ConnectorLogLevel.Warning, $"{stream}: column {names[i]} appeared after discovery; it is not captured until the pipeline is restarted with the new schema");
-            }
         }
 
-        return new Relation(table, map, names);
+        return (new Relation(table, map, names), reshaped);
+
+        static string Listed(IEnumerable<string> items) => string.Join(", ", items) is { Length: > 0 } text ? text : "none";
+    }
+
+    /// <summary>The columns a Relation message describes, typed as discovery types them; unchanged columns keep their nullability.</summary>
+    private async Task<List<PgColumn>> ColumnsAsync(RelationMessage rel, PgTable table, CancellationToken ct)
+    {
+        // The main connection belongs to the heartbeat loop meanwhile: look the types up on a connection of our own.
+        await using var conn = new NpgsqlConnection(_options.ConnectionString("ingest-types"));
+        await OpenAsync(conn, ct);
+        var columns = new List<PgColumn>(rel.Columns.Count);
+        var warnings = new List<string>();
+        foreach (var c in rel.Columns)
+        {
+            await using var cmd = new NpgsqlCommand(
+                """
+                SELECT format_type(t.oid, $2), b.typname, b.typtype, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE $2 END,
+                       CASE WHEN b.typcategory = 'A' THEN e.typname END, COALESCE(e.typtype, 'b')
+                FROM pg_type t
+                JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+                LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+                WHERE t.oid = $1
+                """, conn);
+            cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Oid, Value = c.DataTypeId });
+            cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = c.TypeModifier });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            if (!await r.ReadAsync(ct))
+            {
+                throw new ConnectorException(ErrorKind.Fatal, $"{table.StreamName}: column {c.ColumnName} has type oid {c.DataTypeId}, which no longer exists");
+            }
+
+            var before = table.Columns.FirstOrDefault(o => o.Name == c.ColumnName);
+            var column = PgTypes.Map(c.ColumnName, r.GetString(0), r.GetString(1), r.GetChar(2), r.GetInt32(3), r.IsDBNull(4) ? null : r.GetString(4), r.GetChar(5), nullable: true, _options.NumericMapping, warnings);
+            columns.Add(before is not null && before.PgType == column.PgType ? before : column);
+        }
+
+        foreach (var w in warnings)
+        {
+            _log.Write(ConnectorLogLevel.Warning, $"{table.StreamName}: {w}");
+        }
+
+        return columns;
     }
 
     private static Relation? Tracked(Dictionary<uint, Relation> relations, uint id) =>
@@ -638,8 +988,11 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
     }
 
     /// <summary>Copies a row out of the (reused) message into the builder, and ends the row.</summary>
-    private static async Task SetRowAsync(ChangeBatchBuilder b, Relation r, ReplicationTuple tuple, string?[]? old, CancellationToken ct)
+    /// <returns>With <paramref name="captureKey"/>: the row's key as the backfill compares keys (text forms joined by NUL).</returns>
+    private static async Task<string?> SetRowAsync(ChangeBatchBuilder b, Relation r, ReplicationTuple tuple, string?[]? old, bool captureKey, CancellationToken ct)
     {
+        var keyOrdinals = r.Table!.KeyOrdinals;
+        var key = captureKey ? new string?[keyOrdinals.Length] : null;
         var i = 0;
         await foreach (var value in tuple.WithCancellation(ct))
         {
@@ -649,18 +1002,27 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 var column = r.Table!.Columns[ordinal];
                 if (value.IsUnchangedToastedValue)
                 {
+                    // pgoutput sends no value for a TOASTed column the update left alone (the 'u' tuple kind): with REPLICA
+                    // IDENTITY FULL the old row carries it; otherwise the batch says "unchanged" and the merge keeps the
+                    // value the table holds (never a placeholder).
                     var before = old is not null && i < old.Length ? old[i] : null;
                     if (before is null)
                     {
-                        throw new ConnectorException(ErrorKind.Fatal,
-                            $"{r.Table.StreamName}: an update left the large (TOASTed) value of column {column.Name} unchanged and PostgreSQL did not send it; the connector cannot write it without the previous value yet. Run ALTER TABLE {r.Table.QuotedName} REPLICA IDENTITY FULL; so updates carry the whole old row");
+                        b.SetUnchanged(ordinal);
                     }
-
-                    PgText.Set(b, ordinal, column, before);
+                    else
+                    {
+                        PgText.Set(b, ordinal, column, before);
+                    }
                 }
                 else
                 {
-                    PgText.Set(b, ordinal, column, await value.Get<string>(ct));
+                    var text = await value.Get<string>(ct);
+                    PgText.Set(b, ordinal, column, text);
+                    if (key is not null && Array.IndexOf(keyOrdinals, ordinal) is var k and >= 0)
+                    {
+                        key[k] = text;
+                    }
                 }
             }
 
@@ -668,6 +1030,7 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         }
 
         b.EndRow();
+        return key is null || Array.IndexOf(key, null) >= 0 ? null : string.Join('\0', key);
     }
 
     private static async Task<string?[]> TextsAsync(ReplicationTuple tuple, int n, CancellationToken ct)
@@ -698,14 +1061,14 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         var lagCheckedTicks = 0L;
         while (!ct.IsCancellationRequested)
         {
-            if (DateTime.UtcNow.Ticks - lagCheckedTicks >= options.HeartbeatInterval.Ticks)
+            if (DateTime.UtcNow.Ticks - lagCheckedTicks >= _options.HeartbeatInterval.Ticks)
             {
                 lagCheckedTicks = DateTime.UtcNow.Ticks;
                 await CheckSlotLagAsync(conn, ct);
             }
 
             var idle = TimeSpan.FromTicks(DateTime.UtcNow.Ticks - Interlocked.Read(ref _lastActivityTicks));
-            if (first || idle >= options.HeartbeatInterval)
+            if (first || idle >= _options.HeartbeatInterval)
             {
                 try
                 {
@@ -715,13 +1078,13 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
                 }
                 catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
                 {
-                    log.Write(ConnectorLogLevel.Warning, $"heartbeat failed: {e.Message}");
+                    _log.Write(ConnectorLogLevel.Warning, $"heartbeat failed: {e.Message}");
                 }
 
                 Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
             }
 
-            await Task.Delay(first ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromMilliseconds(Math.Max(100, options.HeartbeatInterval.TotalMilliseconds / 4)), ct);
+            await Task.Delay(first ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromMilliseconds(Math.Max(100, _options.HeartbeatInterval.TotalMilliseconds / 4)), ct);
         }
     }
 
@@ -734,31 +1097,37 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
         try
         {
             await using var cmd = new NpgsqlCommand("SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = @s", conn);
-            cmd.Parameters.AddWithValue("s", options.SlotName);
+            cmd.Parameters.AddWithValue("s", _options.SlotName);
             if (await cmd.ExecuteScalarAsync(ct) is not long lag)
             {
                 return;
             }
 
             SlotLagBytes = lag;
-            if (lag > options.SlotLagWarningBytes)
+            if (lag > _options.SlotLagWarningBytes)
             {
-                log.Write(ConnectorLogLevel.Warning, string.Create(CultureInfo.InvariantCulture,
-                    $"replication slot {options.SlotName} retains {lag} bytes of WAL (above slotLagWarningBytes {options.SlotLagWarningBytes}): the pipeline is behind or stalled, and the server cannot recycle that WAL"));
+                _log.Write(ConnectorLogLevel.Warning, string.Create(CultureInfo.InvariantCulture,
+                    $"replication slot {_options.SlotName} retains {lag} bytes of WAL (above slotLagWarningBytes {_options.SlotLagWarningBytes}): the pipeline is behind or stalled, and the server cannot recycle that WAL"));
             }
             else
             {
-                log.Write(ConnectorLogLevel.Debug, string.Create(CultureInfo.InvariantCulture, $"replication slot {options.SlotName} retains {lag} bytes of WAL"));
+                _log.Write(ConnectorLogLevel.Debug, string.Create(CultureInfo.InvariantCulture, $"replication slot {_options.SlotName} retains {lag} bytes of WAL"));
             }
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
         {
-            log.Write(ConnectorLogLevel.Warning, $"slot lag check failed: {e.Message}");
+            _log.Write(ConnectorLogLevel.Warning, $"slot lag check failed: {e.Message}");
         }
     }
 
-    /// <summary>The slot's retained WAL in bytes at the last check (-1 before the first).</summary>
-    internal long SlotLagBytes { get; private set; } = -1;
+    /// <summary>The slot's retained WAL in bytes at the last check (-1 before the first): the <c>ingest.postgres.slot_lag_bytes</c> gauge.</summary>
+    internal long SlotLagBytes
+    {
+        get => Interlocked.Read(ref _slotLagBytes);
+        private set => Interlocked.Exchange(ref _slotLagBytes, value);
+    }
+
+    private long _slotLagBytes = -1;
 
     public async ValueTask AcknowledgeAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
     {
@@ -792,13 +1161,14 @@ internal sealed class PostgresReader(PostgresOptions options, IReadOnlyList<Stre
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException or ObjectDisposedException)
             {
                 // The next status update (every WalReceiverStatusInterval) or the next read confirms it.
-                log.Write(ConnectorLogLevel.Debug, $"status update failed: {e.Message}");
+                _log.Write(ConnectorLogLevel.Debug, $"status update failed: {e.Message}");
             }
         }
     }
 
     public async ValueTask DisposeAsync()
     {
+        PgMetrics.Unregister(this);
         LogicalReplicationConnection? replication;
         lock (_gate)
         {
