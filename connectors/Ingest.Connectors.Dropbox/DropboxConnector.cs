@@ -35,7 +35,10 @@ public sealed class DropboxConnector : ISourceConnector
         try
         {
             var store = new DropboxStore(api, o.Path, NullConnectorLog.Instance);
-            await store.RefreshAsync(cancellationToken);
+            while (await store.RefreshAsync(cancellationToken))
+            {
+                // every page of the listing, to count the files
+            }
             var counts = new List<string>();
             foreach (var t in o.Tables)
             {

@@ -23,32 +23,70 @@ internal sealed class DropboxStore(DropboxApi api, string root, IConnectorLog lo
     /// <summary>Full listings done (the first, and one per reset).</summary>
     public int FullListings { get; private set; }
 
-    public async Task RefreshAsync(CancellationToken cancellationToken)
+    public async Task<bool> RefreshAsync(CancellationToken cancellationToken)
     {
+        JsonElement page;
         if (_cursor is not null)
         {
             try
             {
-                await PageAsync(await api.RpcAsync("files/list_folder/continue", new { cursor = _cursor }, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-                return;
+                page = await api.RpcAsync("files/list_folder/continue", new { cursor = _cursor }, cancellationToken).ConfigureAwait(false);
             }
             catch (DropboxApiException e) when (e.Tag == "reset")
             {
                 log.Write(ConnectorLogLevel.Warning, "Dropbox reset the listing cursor; listing the folder again (files already read are skipped; files deleted meanwhile keep their rows).");
                 _view.Clear();
                 _cursor = null;
+                FullListings++;
+                page = await FirstPageAsync(includeDeleted: true, cancellationToken).ConfigureAwait(false);
             }
         }
+        else
+        {
+            FullListings++;
+            page = await FirstPageAsync(includeDeleted: true, cancellationToken).ConfigureAwait(false);
+        }
 
-        FullListings++;
-        JsonElement first;
+        foreach (var e in page.GetProperty("entries").EnumerateArray())
+        {
+            Apply(e);
+        }
+
+        _cursor = page.GetProperty("cursor").GetString();
+        return page.GetProperty("has_more").GetBoolean();
+    }
+
+    public async IAsyncEnumerable<FileEntry> ListAllAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var page = await FirstPageAsync(includeDeleted: false, cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            foreach (var e in page.GetProperty("entries").EnumerateArray())
+            {
+                if (e.GetProperty(".tag").GetString() == "file" && Entry(e) is { } f && f.Path.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    yield return f;
+                }
+            }
+
+            if (!page.GetProperty("has_more").GetBoolean())
+            {
+                yield break;
+            }
+
+            page = await api.RpcAsync("files/list_folder/continue", new { cursor = page.GetProperty("cursor").GetString() }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<JsonElement> FirstPageAsync(bool includeDeleted, CancellationToken cancellationToken)
+    {
         try
         {
-            first = await api.RpcAsync("files/list_folder", new Dictionary<string, object>
+            return await api.RpcAsync("files/list_folder", new Dictionary<string, object>
             {
                 ["path"] = root,
                 ["recursive"] = true,
-                ["include_deleted"] = true,
+                ["include_deleted"] = includeDeleted,
                 ["limit"] = PageSize,
             }, cancellationToken).ConfigureAwait(false);
         }
@@ -56,27 +94,23 @@ internal sealed class DropboxStore(DropboxApi api, string root, IConnectorLog lo
         {
             throw new ConnectorException(ErrorKind.Configuration, $"Dropbox has no folder '{root}' ({e.Message}).", "/path", e);
         }
-
-        await PageAsync(first, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task PageAsync(JsonElement page, CancellationToken cancellationToken)
+    /// <summary>A file entry's version, relative to the root; null when it is outside the root.</summary>
+    private FileEntry? Entry(JsonElement e)
     {
-        while (true)
+        var lower = e.GetProperty("path_lower").GetString() ?? "";
+        var rootLower = root.ToLowerInvariant();
+        if (!lower.StartsWith(rootLower + "/", StringComparison.Ordinal))
         {
-            foreach (var e in page.GetProperty("entries").EnumerateArray())
-            {
-                Apply(e);
-            }
-
-            _cursor = page.GetProperty("cursor").GetString();
-            if (!page.GetProperty("has_more").GetBoolean())
-            {
-                return;
-            }
-
-            page = await api.RpcAsync("files/list_folder/continue", new { cursor = _cursor }, cancellationToken).ConfigureAwait(false);
+            return null;
         }
+
+        var key = lower[(rootLower.Length + 1)..];
+        var display = e.TryGetProperty("path_display", out var d) ? d.GetString() ?? lower : lower;
+        var relative = display.Length > root.Length ? display[(root.Length + 1)..] : key;
+        var modified = DateTimeOffset.Parse(e.GetProperty("server_modified").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        return new FileEntry(relative, e.GetProperty("size").GetInt64(), modified, e.GetProperty("rev").GetString());
     }
 
     private void Apply(JsonElement e)
@@ -93,10 +127,7 @@ internal sealed class DropboxStore(DropboxApi api, string root, IConnectorLog lo
         switch (tag)
         {
             case "file":
-                var display = e.TryGetProperty("path_display", out var d) ? d.GetString() ?? lower : lower;
-                var relative = display.Length > root.Length ? display[(root.Length + 1)..] : key;
-                var modified = DateTimeOffset.Parse(e.GetProperty("server_modified").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
-                _view[key] = new FileEntry(relative, e.GetProperty("size").GetInt64(), modified, e.GetProperty("rev").GetString());
+                _view[key] = Entry(e)!;
                 break;
             case "deleted":
                 // A deleted folder removes everything under it. A deleted file unknown to the view (the listing was

@@ -26,7 +26,8 @@ internal sealed record FilesOptions(string Path, IReadOnlyList<FileTableOptions>
             "tables": { "type": "array", "minItems": 1, "title": "Tables", "items": TABLE },
             "pollInterval": { "type": ["string", "number"], "title": "Poll interval", "description": "How often the folder is listed for new files after the first pass: seconds, or 30s, 5m, 1h.", "default": "30s" },
             "lookback": { "type": ["string", "number"], "title": "Late file window", "description": "Files whose modification time is older than this before a listing are assumed seen; raise it when files land with old times (copies that preserve times).", "default": "1h" },
-            "schemaEvolution": { "type": "string", "enum": ["evolve", "rescue"], "default": "evolve", "description": "evolve: widen inferred columns (and add new ones) when a later file needs it; rescue: keep the schema and put values that do not fit into _rescued." }
+            "schemaEvolution": { "type": "string", "enum": ["evolve", "rescue"], "default": "evolve", "description": "evolve: widen inferred columns (and add new ones) when a later file needs it; rescue: keep the schema and put values that do not fit into _rescued_data." },
+            "detectDeletions": { "type": "boolean", "default": false, "title": "Remove rows of deleted files", "description": "Compare every listing with the files already read: when one is gone, its table is truncated and the remaining files read again, so merge tables hold only the rows of files that exist. The checkpoint then lists every file read (it grows with the number of files); meant for merge tables." }
           }
         }
         """.Replace("TABLE", FileTableOptions.SpecJson, StringComparison.Ordinal);
@@ -44,6 +45,7 @@ internal sealed record FilesOptions(string Path, IReadOnlyList<FileTableOptions>
         var poll = DefaultPollInterval;
         var lookback = DefaultLookback;
         var evolve = true;
+        var detectDeletions = false;
         foreach (var p in config.EnumerateObject())
         {
             switch (p.Name)
@@ -67,8 +69,16 @@ internal sealed record FilesOptions(string Path, IReadOnlyList<FileTableOptions>
                         _ => throw new ConnectorException(ErrorKind.Configuration, "'schemaEvolution' must be evolve or rescue.", "/schemaEvolution"),
                     };
                     break;
+                case "detectDeletions":
+                    detectDeletions = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.True => true,
+                        JsonValueKind.False => false,
+                        _ => throw new ConnectorException(ErrorKind.Configuration, "'detectDeletions' must be true or false.", "/detectDeletions"),
+                    };
+                    break;
                 default:
-                    throw new ConnectorException(ErrorKind.Configuration, $"Unknown setting '{p.Name}': the files connector takes path, tables, pollInterval, lookback and schemaEvolution.", "/" + p.Name);
+                    throw new ConnectorException(ErrorKind.Configuration, $"Unknown setting '{p.Name}': the files connector takes path, tables, pollInterval, lookback, schemaEvolution and detectDeletions.", "/" + p.Name);
             }
         }
 
@@ -82,6 +92,6 @@ internal sealed record FilesOptions(string Path, IReadOnlyList<FileTableOptions>
             throw new ConnectorException(ErrorKind.Configuration, "Missing 'tables': at least one {name, pattern, format}.", "/tables");
         }
 
-        return new FilesOptions(System.IO.Path.GetFullPath(path), tables, new FileReadOptions(poll, lookback, evolve));
+        return new FilesOptions(System.IO.Path.GetFullPath(path), tables, new FileReadOptions(poll, lookback, evolve, detectDeletions));
     }
 }

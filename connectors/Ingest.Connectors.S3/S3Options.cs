@@ -44,7 +44,8 @@ internal sealed record S3Options(
             "tables": { "type": "array", "minItems": 1, "title": "Tables", "items": TABLE },
             "pollInterval": { "type": ["string", "number"], "title": "Poll interval", "description": "How often the prefix is listed for new objects after the first pass: seconds, or 30s, 5m, 1h.", "default": "30s" },
             "lookback": { "type": ["string", "number"], "title": "Late file window", "description": "Objects whose LastModified is older than this before a listing are assumed seen.", "default": "1h" },
-            "schemaEvolution": { "type": "string", "enum": ["evolve", "rescue"], "default": "evolve" }
+            "schemaEvolution": { "type": "string", "enum": ["evolve", "rescue"], "default": "evolve" },
+            "detectDeletions": { "type": "boolean", "default": false, "title": "Remove rows of deleted files", "description": "Compare every listing with the files already read: when one is gone, its table is truncated and the remaining files read again, so merge tables hold only the rows of files that exist. The checkpoint then lists every file read (it grows with the number of files); meant for merge tables." }
           }
         }
         """.Replace("TABLE", FileTableOptions.SpecJson, StringComparison.Ordinal);
@@ -64,6 +65,7 @@ internal sealed record S3Options(
         var poll = TimeSpan.FromSeconds(30);
         var lookback = TimeSpan.FromHours(1);
         var evolve = true;
+        var detectDeletions = false;
         foreach (var p in config.EnumerateObject())
         {
             var f = "/" + p.Name;
@@ -91,8 +93,16 @@ internal sealed record S3Options(
                         _ => throw new ConnectorException(ErrorKind.Configuration, "'schemaEvolution' must be evolve or rescue.", f),
                     };
                     break;
+                case "detectDeletions":
+                    detectDeletions = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.True => true,
+                        JsonValueKind.False => false,
+                        _ => throw new ConnectorException(ErrorKind.Configuration, "'detectDeletions' must be true or false.", f),
+                    };
+                    break;
                 default:
-                    throw new ConnectorException(ErrorKind.Configuration, $"Unknown setting '{p.Name}': the s3 connector takes bucket, prefix, region, accessKeyId, secretAccessKey, sessionToken, endpoint, tables, pollInterval, lookback and schemaEvolution.", f);
+                    throw new ConnectorException(ErrorKind.Configuration, $"Unknown setting '{p.Name}': the s3 connector takes bucket, prefix, region, accessKeyId, secretAccessKey, sessionToken, endpoint, tables, pollInterval, lookback, schemaEvolution and detectDeletions.", f);
             }
         }
 
@@ -121,7 +131,7 @@ internal sealed record S3Options(
             throw new ConnectorException(ErrorKind.Configuration, "'sessionToken' goes with 'accessKeyId' and 'secretAccessKey'.", "/sessionToken");
         }
 
-        return new S3Options(bucket, prefix.Length == 0 ? "" : prefix + "/", region, keyId, secret, token, endpoint, tables, new FileReadOptions(poll, lookback, evolve));
+        return new S3Options(bucket, prefix.Length == 0 ? "" : prefix + "/", region, keyId, secret, token, endpoint, tables, new FileReadOptions(poll, lookback, evolve, detectDeletions));
     }
 
     private static string Text(JsonProperty p, string field) =>

@@ -81,6 +81,20 @@ public sealed class FileLedger
         }
     }
 
+    /// <summary>The paths of every version known to be ingested (done at or after the watermark, and the file being read).</summary>
+    public IEnumerable<string> KnownPaths =>
+        Current is { } c && !_done.ContainsKey(c.File.Path) ? _done.Keys.Append(c.File.Path) : _done.Keys;
+
+    /// <summary>Forgets a file that is gone from the store (a later file at the same path is new).</summary>
+    public void Forget(string path)
+    {
+        _done.Remove(path);
+        if (Current is { } c && c.File.Path == path)
+        {
+            Current = null;
+        }
+    }
+
     /// <summary>Forgets an in-progress file that changed or vanished (its new version is a new file).</summary>
     public void Abandon() => Current = null;
 
@@ -133,6 +147,67 @@ public sealed class FileLedger
         }
 
         return o;
+    }
+
+    /// <summary>Writes the same JSON as <see cref="ToJson"/> (without building nodes: checkpoints of large ledgers are frequent).</summary>
+    public void WriteTo(Utf8JsonWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartObject();
+        writer.WriteNumber("next", NextOrdinal);
+        if (Watermark == DateTimeOffset.MinValue)
+        {
+            writer.WriteNull("watermark");
+        }
+        else
+        {
+            writer.WriteNumber("watermark", Watermark.UtcTicks);
+        }
+
+        writer.WriteStartArray("done");
+        var done = _done.Values.ToArray();
+        Array.Sort(done, static (a, b) => a.Modified != b.Modified ? a.Modified.CompareTo(b.Modified) : string.CompareOrdinal(a.Path, b.Path));
+        foreach (var f in done)
+        {
+            WriteEntry(writer, f);
+        }
+
+        writer.WriteEndArray();
+        if (Current is { } c)
+        {
+            writer.WriteStartObject("current");
+            writer.WritePropertyName("file");
+            WriteEntry(writer, c.File);
+            writer.WriteNumber("ordinal", c.Ordinal);
+            writer.WriteNumber("line", c.Line);
+            writer.WriteEndObject();
+        }
+
+        if (Columns is not null)
+        {
+            writer.WritePropertyName("columns");
+            new StreamSchema(Columns).ToDeltaJson().WriteTo(writer);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static void WriteEntry(Utf8JsonWriter writer, FileEntry f)
+    {
+        writer.WriteStartArray();
+        writer.WriteStringValue(f.Path);
+        writer.WriteNumberValue(f.Size);
+        writer.WriteNumberValue(f.Modified.UtcTicks);
+        if (f.Tag is null)
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            writer.WriteStringValue(f.Tag);
+        }
+
+        writer.WriteEndArray();
     }
 
     /// <summary>Reads a ledger written by <see cref="ToJson"/>.</summary>

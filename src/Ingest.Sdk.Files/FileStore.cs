@@ -35,8 +35,18 @@ public interface IFileStore
 /// </summary>
 public interface IChangeListingStore : IFileStore
 {
-    /// <summary>Brings the view up to date (the first call lists everything, or continues from a restored state).</summary>
-    Task RefreshAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Brings the view up to date by one page of changes (the first call starts a full listing, or continues from a
+    /// restored state). Returns true while more pages are waiting: the reader reads the files the view gained and
+    /// checkpoints the state after each page, so a large listing advances the checkpoint before it ends.
+    /// </summary>
+    Task<bool> RefreshAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every file under the root whose path starts with <paramref name="prefix"/>, from a fresh full listing that
+    /// leaves the view and the saved state alone (a backfill needs every file, while the view holds only changes).
+    /// </summary>
+    IAsyncEnumerable<FileEntry> ListAllAsync(string prefix, CancellationToken cancellationToken);
 
     /// <summary>The state to resume listing from (after the last refresh).</summary>
     JsonNode? SaveState();
@@ -55,11 +65,10 @@ public interface IChangeListingStore : IFileStore
 public static class FileColumns
 {
     /// <summary>
-    /// Values that fit no column, as a JSON object <c>{"column": "raw text"}</c>; null when none. Not called
-    /// <c>_rescued_data</c> (the name) because the engine's sink reserves that name for its own
-    /// schema-policy rescue; once the sink accepts and merges a stream-supplied <c>_rescued_data</c>, rename it here.
+    /// Values that fit no column, as a JSON object <c>{"column": "raw text"}</c>; null when none. The engine's sink takes
+    /// a stream's own <c>_rescued_data</c> as the table's rescued-data column and merges its schema-policy rescues into it.
     /// </summary>
-    public const string RescuedData = "_rescued";
+    public const string RescuedData = "_rescued_data";
 
     /// <summary>The file's path relative to the root.</summary>
     public const string File = "_file";

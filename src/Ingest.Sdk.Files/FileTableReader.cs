@@ -51,7 +51,7 @@ public sealed class FileTableReader : IDisposable
     {
         ArgumentNullException.ThrowIfNull(table);
         return new(table.Name, schema, table.PrimaryKey, [FileColumns.FileModified], [Connectors.SyncMode.Incremental, Connectors.SyncMode.Cdc],
-            $"Files matching {table.Pattern} ({table.Format.ToString().ToLowerInvariant()}).");
+            $"Files matching {table.Pattern} ({table.Format.ToString().ToLowerInvariant()}).", Backfill: FileFilter.Support);
     }
 
     /// <summary>The dead-letter stream's descriptor.</summary>

@@ -8,7 +8,7 @@ namespace Ingest.Sdk.Files;
 
 /// <summary>
 /// Writes rows of one table into its batch builder: typed values through <see cref="TextValues"/>, values
-/// that do not fit into <c>_rescued</c> (column name and raw text), the metadata columns, and lines
+/// that do not fit into <c>_rescued_data</c> (column name and raw text), the metadata columns, and lines
 /// that cannot be parsed into the dead-letter builder.
 /// </summary>
 internal sealed class RowWriter : IDisposable
@@ -79,7 +79,7 @@ internal sealed class RowWriter : IDisposable
 
     public void SetNull(int column) => Builder.SetNull(column);
 
-    /// <summary>A value with no column (or not fitting one): kept in <c>_rescued</c> under its source name.</summary>
+    /// <summary>A value with no column (or not fitting one): kept in <c>_rescued_data</c> under its source name.</summary>
     public void Rescue(ReadOnlySpan<byte> name, ReadOnlySpan<byte> raw)
     {
         if (!_anyRescued)

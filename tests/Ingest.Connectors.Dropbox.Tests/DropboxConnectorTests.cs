@@ -45,7 +45,7 @@ public sealed class DropboxConnectorTests : IDisposable
     }
 
     [Fact]
-    public async Task A_first_read_pages_through_the_listing_and_downloads_each_revision_to_sample_it_and_once_to_read_it()
+    public async Task A_first_read_pages_through_the_listing_samples_the_first_page_and_downloads_each_revision_once_to_read_it()
     {
         PutOrders(1, 5);
         _dropbox.Put("/Exports/other/skip.csv", "id\n99\n");
@@ -55,7 +55,7 @@ public sealed class DropboxConnectorTests : IDisposable
 
         Assert.Equal([1L, 2L, 3L, 4L, 5L], session.Ids());
         Assert.Equal(5, _dropbox.Downloads.Distinct().Count());
-        Assert.Equal(10, _dropbox.Downloads.Count); // the schema sample (first run only), then the read
+        Assert.Equal(7, _dropbox.Downloads.Count); // the schema sample from the first listing page (first run only: 2 files here), then the read
         Assert.All(_dropbox.Downloads, d => Assert.StartsWith("rev:", d));
         Assert.Equal(1, _dropbox.Calls["files/list_folder"]);
         Assert.True(_dropbox.Calls["files/list_folder/continue"] >= 2); // 6 entries in pages of 2
@@ -198,6 +198,84 @@ public sealed class DropboxConnectorTests : IDisposable
     }
 
     /// <summary>Drives a read like the engine does.</summary>
+    [Fact]
+    public async Task A_long_listing_checkpoints_the_cursor_page_by_page_and_a_restart_from_mid_listing_neither_loses_nor_repeats_files()
+    {
+        PutOrders(1, 12);
+        var config = Config().GetRawText().Replace("\"primaryKey\"", "\"columns\": [{\"name\": \"id\", \"type\": \"long\"}, {\"name\": \"amount\", \"type\": \"decimal(5,2)\"}], \"primaryKey\"", StringComparison.Ordinal);
+        var declared = JsonDocument.Parse(config).RootElement.Clone();
+        List<long> durable;
+        Checkpoint mid;
+        await using (var first = new Session(declared, null))
+        {
+            // The first checkpoint that carries a cursor comes after a page, long before the 14 entries are listed.
+            Assert.True(await first.ReadUntilAsync(m => m is Checkpoint c && c.State.TryGetProperty("store", out _) || m is CaughtUp));
+            mid = first.LastCheckpoint!;
+            Assert.True(mid.State.TryGetProperty("store", out _), "no cursor before the listing ended");
+            durable = first.Ids();
+            Assert.InRange(durable.Count, 1, 3);
+            Assert.Equal(1, _dropbox.Calls["files/list_folder"]);
+            Assert.False(_dropbox.Calls.ContainsKey("files/list_folder/continue"));
+        }
+
+        await using var resumed = new Session(declared, mid.State);
+        Assert.True(await resumed.CaughtUpAsync());
+
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), durable.Concat(resumed.Ids()).Order());
+        Assert.Equal(1, _dropbox.Calls["files/list_folder"]); // the restart continued the saved cursor
+    }
+
+    [Fact]
+    public async Task A_backfill_after_a_restart_lists_the_folder_afresh_and_re_reads_the_matching_files_while_the_cursor_stays()
+    {
+        PutOrders(1, 3);
+        PutOrders(7, 8, folder: "orders/old");
+        Checkpoint durable;
+        await using (var first = new Session(Config(), null))
+        {
+            Assert.True(await first.CaughtUpAsync());
+            durable = first.LastCheckpoint!;
+        }
+
+        var cursor = durable.State.GetProperty("store").GetProperty("cursor").GetString();
+        var reader = new DropboxConnector().OpenReader(new ReadContext("t", Config(), [new StreamSelection("orders", SyncMode.Cdc)], durable.State, NullConnectorLog.Instance)
+        {
+            Backfills = [new BackfillRequest("bf", "orders", "prefix=orders/old/")],
+        });
+        await using (reader)
+        {
+            var ids = new List<long>();
+            BackfillDone? done = null;
+            Checkpoint? after = null;
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await foreach (var m in reader.ReadAsync(cts.Token))
+            {
+                switch (m)
+                {
+                    case ChangeBatch b:
+                        ids.AddRange(Enumerable.Range(0, b.Length).Select(r => (long)ArrowValues.GetValue(b.Data.Column(0), r)!));
+                        break;
+                    case BackfillDone d:
+                        done = d;
+                        break;
+                    case Checkpoint c when done is not null:
+                        after = c;
+                        break;
+                }
+
+                if (after is not null)
+                {
+                    break;
+                }
+            }
+
+            Assert.Equal([7L, 8L], ids);
+            Assert.Equal(2, done!.Rows);
+            Assert.Equal(cursor, after!.State.GetProperty("store").GetProperty("cursor").GetString());
+            Assert.Equal(2, _dropbox.Calls["files/list_folder"]); // the first read's listing, then the backfill's
+        }
+    }
+
     private sealed class Session : IAsyncDisposable
     {
         private readonly ISourceReader _reader;

@@ -211,4 +211,36 @@ public sealed class EndToEndTests
             Assert.Equal(total, ids.Distinct().Count());
         }
     }
+    [Fact]
+    public async Task With_detectDeletions_a_file_deleted_between_runs_leaves_the_merge_table_with_only_the_remaining_files_rows()
+    {
+        using var dir = new TempDir();
+        dir.Write("source/orders/a.csv", "id,amount\n1,1.00\n2,2.00\n", secondsAgo: 60);
+        dir.Write("source/orders/b.csv", "id,amount\n3,3.00\n", secondsAgo: 30);
+        var pipeline = dir.Write("pipeline.yaml", $$"""
+            lake: ./lake
+            connections:
+              - name: shop
+                connector: files
+                config:
+                  path: {{JsonSerializer.Serialize(dir.Combine("source"))}}
+                  detectDeletions: true
+                  tables: [{name: orders, pattern: "orders/*.csv", format: csv, primaryKey: [_file, id]}]
+                streams:
+                  - {name: orders, mode: merge}
+            """);
+        var data = dir.Combine("state");
+
+        var first = await Repo.RunIngestAsync(data, dir.Path, "run", pipeline, "--once", "--plugins", Repo.Plugins);
+        Assert.True(first.Code == 0, $"exit {first.Code}\n{first.Out}\n{first.Err}");
+        Assert.Equal([1L, 2L, 3L], (await Repo.ReadTableAsync(dir.Combine("lake", "shop", "orders"))).Select(r => (long)r["id"]!).Order());
+
+        File.Delete(dir.Combine("source", "orders", "a.csv"));
+        dir.Write("source/orders/c.csv", "id,amount\n4,4.00\n", secondsAgo: 5);
+        var second = await Repo.RunIngestAsync(data, dir.Path, "run", pipeline, "--once", "--plugins", Repo.Plugins);
+        Assert.True(second.Code == 0, $"exit {second.Code}\n{second.Out}\n{second.Err}");
+
+        var rows = await Repo.ReadTableAsync(dir.Combine("lake", "shop", "orders"));
+        Assert.Equal(["orders/b.csv:3", "orders/c.csv:4"], rows.Select(r => $"{r[FileColumns.File]}:{r["id"]}").Order(StringComparer.Ordinal));
+    }
 }

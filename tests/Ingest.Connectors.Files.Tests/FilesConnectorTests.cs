@@ -22,7 +22,7 @@ public sealed class FilesConnectorTests
         var catalog = await new FilesConnector().DiscoverAsync(Config(dir.Path), CancellationToken.None);
 
         var orders = catalog.Find("orders")!;
-        Assert.Equal("id long, amount decimal(3,2), _rescued string, _file string not null, _file_modified timestamp not null, _line long not null", Describe.Schema(orders.Schema));
+        Assert.Equal("id long, amount decimal(3,2), _rescued_data string, _file string not null, _file_modified timestamp not null, _line long not null", Describe.Schema(orders.Schema));
         Assert.Equal(FileColumns_DeadLetters, Describe.Schema(catalog.Find("orders__dead_letters")!.Schema));
     }
 
@@ -216,5 +216,87 @@ public sealed class FilesConnectorTests
         Assert.Equal(JsonValueKind.Number, ledger.GetProperty("watermark").ValueKind);
         Assert.Equal(6, ledger.GetProperty("next").GetInt64());
         Assert.Equal(5, session.RowsOf("orders").Count);
+    }
+    [Fact]
+    public async Task With_detectDeletions_a_deleted_file_truncates_the_table_and_the_remaining_files_are_read_again()
+    {
+        using var dir = new TempDir();
+        dir.Write("orders/a.csv", "id\n1\n2\n", secondsAgo: 30);
+        dir.Write("orders/b.csv", "id\n3\n", secondsAgo: 20);
+        var config = Config(dir.Path, """, "detectDeletions": true""");
+
+        await using var session = new ReadSession(new FilesConnector(), config, null, "orders");
+        Assert.True(await session.CaughtUpAsync());
+        Assert.Equal([1L, 2L, 3L], Ids(session.RowsOf("orders")));
+        var before = session.Batches.Count;
+
+        File.Delete(dir.Combine("orders", "a.csv"));
+        Assert.True(await session.ReadUntilAsync(m => m is Checkpoint c && session.Batches.Count > before && !c.State.TryGetProperty("jobs", out _)));
+
+        var after = session.Batches.Skip(before).ToList();
+        Assert.Equal(ChangeOp.Truncate, Assert.Single(after[0].Ops.Take(after[0].Length)));
+        Assert.Equal([3L], Ids(Rows.Of(after.Skip(1))));
+        Assert.All(after.Skip(1), b => Assert.All(b.Ops.Take(b.Length), op => Assert.Equal(ChangeOp.Read, op)));
+        var positions = session.Batches.SelectMany(b => b.Positions.Take(b.Length)).ToList();
+        Assert.Equal(positions.Order(), positions); // the truncate and the re-read come after every earlier row
+
+        // The ledger forgot a.csv: a restart from the last checkpoint reads nothing and truncates nothing.
+        var ledger = session.LastCheckpoint!.State.GetProperty("tables").GetProperty("orders");
+        Assert.Equal(["orders/b.csv"], ledger.GetProperty("done").EnumerateArray().Select(e => e[0].GetString()));
+        Assert.False(session.LastCheckpoint.State.TryGetProperty("jobs", out _));
+        await using var resumed = new ReadSession(new FilesConnector(), config, session.LastCheckpoint.State, "orders");
+        Assert.True(await resumed.CaughtUpAsync());
+        Assert.Empty(resumed.Batches);
+    }
+
+    [Fact]
+    public async Task With_detectDeletions_a_restart_after_the_truncate_finishes_the_re_read_without_truncating_again()
+    {
+        using var dir = new TempDir();
+        dir.Write("orders/a.csv", "id\n1\n", secondsAgo: 40);
+        dir.Write("orders/b.csv", "id\n2\n", secondsAgo: 30);
+        dir.Write("orders/c.csv", "id\n3\n", secondsAgo: 20);
+        var config = Config(dir.Path, """, "detectDeletions": true""");
+        Checkpoint afterTruncate;
+        await using (var session = new ReadSession(new FilesConnector(), config, null, "orders"))
+        {
+            Assert.True(await session.CaughtUpAsync());
+            File.Delete(dir.Combine("orders", "a.csv"));
+            var before = session.Batches.Count;
+            Assert.True(await session.ReadUntilAsync(m => m is Checkpoint && session.Batches.Count > before));
+            afterTruncate = session.LastCheckpoint!;
+            Assert.Single(session.Batches.Skip(before)); // only the truncate so far
+        }
+
+        var job = Assert.Single(afterTruncate.State.GetProperty("jobs").EnumerateArray());
+        Assert.True(job.GetProperty("internal").GetBoolean());
+
+        await using var resumed = new ReadSession(new FilesConnector(), config, afterTruncate.State, "orders");
+        Assert.True(await resumed.CaughtUpAsync());
+        Assert.Equal([2L, 3L], Ids(resumed.RowsOf("orders")));
+        Assert.DoesNotContain(resumed.Batches, b => b.Ops.Take(b.Length).Contains(ChangeOp.Truncate));
+        Assert.False(resumed.LastCheckpoint!.State.TryGetProperty("jobs", out _));
+    }
+    [Fact]
+    public async Task With_detectDeletions_a_file_deleted_while_it_was_half_read_has_its_emitted_rows_removed_after_a_restart()
+    {
+        using var dir = new TempDir();
+        dir.Write("orders/a.csv", "id\n1\n", secondsAgo: 40);
+        dir.Write("orders/b.csv", "id\n2\n3\n4\n5\n6\n", secondsAgo: 30);
+        var config = Config(dir.Path, """, "detectDeletions": true""");
+        Checkpoint halfway;
+        await using (var session = new ReadSession(new FilesConnector(), config, null, "orders"))
+        {
+            Assert.True(await session.ReadUntilAsync(m => m is Checkpoint c && c.State.GetProperty("tables").GetProperty("orders").TryGetProperty("current", out _)));
+            halfway = session.LastCheckpoint!;
+            Assert.Equal([1L, 2L, 3L], Ids(session.RowsOf("orders")));
+        }
+
+        File.Delete(dir.Combine("orders", "b.csv"));
+        await using var resumed = new ReadSession(new FilesConnector(), config, halfway.State, "orders");
+        Assert.True(await resumed.CaughtUpAsync());
+
+        Assert.Equal(ChangeOp.Truncate, resumed.Batches[0].Ops[0]);
+        Assert.Equal([1L], Ids(Rows.Of(resumed.Batches.Skip(1))));
     }
 }

@@ -229,4 +229,41 @@ public sealed class EndToEndTests(MotoServer moto)
             Assert.Equal(total, ids.Distinct().Count());
         }
     }
+    [Fact]
+    public async Task With_detectDeletions_an_object_deleted_between_runs_leaves_the_merge_table_with_only_the_remaining_objects_rows()
+    {
+        var bucket = await moto.CreateBucketAsync();
+        await moto.PutAsync(bucket, "in/orders/a.csv", "id,amount\n1,1.00\n2,2.00\n");
+        await moto.PutAsync(bucket, "in/orders/b.csv", "id,amount\n3,3.00\n");
+        using var dir = new TempDir();
+        var pipeline = dir.Write("pipeline.yaml", $$"""
+            lake: ./lake
+            connections:
+              - name: bkt
+                connector: s3
+                config:
+                  bucket: {{bucket}}
+                  prefix: in
+                  endpoint: {{moto.Endpoint}}
+                  accessKeyId: {{moto.Admin.Id}}
+                  secretAccessKey: "{{moto.Admin.Secret}}"
+                  detectDeletions: true
+                  tables: [{name: orders, pattern: "orders/*.csv", format: csv, primaryKey: [id]}]
+                streams:
+                  - {name: orders, mode: merge}
+            """);
+        var data = dir.Combine("state");
+
+        var first = await Repo.RunIngestAsync(data, dir.Path, "run", pipeline, "--once", "--plugins", Repo.Plugins);
+        Assert.True(first.Code == 0, $"exit {first.Code}\n{first.Out}\n{first.Err}");
+        Assert.Equal([1L, 2L, 3L], (await Repo.ReadTableAsync(dir.Combine("lake", "bkt", "orders"))).Select(r => (long)r["id"]!).Order());
+
+        await moto.DeleteAsync(bucket, "in/orders/a.csv");
+        await moto.PutAsync(bucket, "in/orders/c.csv", "id,amount\n4,4.00\n");
+        var second = await Repo.RunIngestAsync(data, dir.Path, "run", pipeline, "--once", "--plugins", Repo.Plugins);
+        Assert.True(second.Code == 0, $"exit {second.Code}\n{second.Out}\n{second.Err}");
+
+        var rows = await Repo.ReadTableAsync(dir.Combine("lake", "bkt", "orders"));
+        Assert.Equal(["orders/b.csv:3", "orders/c.csv:4"], rows.Select(r => $"{r[FileColumns.File]}:{r["id"]}").Order(StringComparer.Ordinal));
+    }
 }

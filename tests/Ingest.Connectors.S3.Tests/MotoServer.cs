@@ -88,6 +88,17 @@ public sealed class MotoServer : IAsyncLifetime
         await client.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, InputStream = body, UseChunkEncoding = false });
     }
 
+    public async Task DeleteAsync(string bucket, string key)
+    {
+        AmazonS3Client client;
+        lock (_bucketClients)
+        {
+            client = _bucketClients[bucket];
+        }
+
+        await client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = bucket, Key = key });
+    }
+
     /// <summary>The connector's configuration for <paramref name="bucket"/> (on the open server unless <paramref name="secured"/>), as the admin user by default.</summary>
     public string Config(string bucket, string tables, string extra = "", (string Id, string Secret)? user = null, bool secured = false)
     {
