@@ -112,7 +112,7 @@ public sealed class ApiTests(IngestServerFixture server)
         Assert.False(string.IsNullOrEmpty(sample["version"]!.GetValue<string>()));
         Assert.NotNull(sample["configSchema"]!["properties"]!["changesPerSecond"]);
         var vault = list.Single(c => c!["name"]!.GetValue<string>() == "vault")!;
-        Assert.Equal(["/password", "/tls/clientKey"], vault["secretFields"]!.AsArray().Select(x => x!.GetValue<string>()));
+        Assert.Equal(["/password", "/replicas/*/password", "/mode/token", "/tls/clientKey"], vault["secretFields"]!.AsArray().Select(x => x!.GetValue<string>()));
     }
 
     [Fact]

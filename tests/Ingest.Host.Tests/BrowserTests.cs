@@ -84,6 +84,14 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
         await ShotAsync("03-connection");
         Assert.True(Number(await _page.Locator("#rows-committed").TextContentAsync() ?? "0") > 0);
         Assert.Equal(4, await _page.Locator("#stream-status tbody tr").CountAsync());
+
+        // The connection's log: the engine's lines for it, newest first; the level filter hides information lines.
+        await _page.WaitForSelectorAsync("#log li[data-level=information]");
+        Assert.Contains("sample", await _page.Locator("#log li").First.TextContentAsync() ?? "", StringComparison.Ordinal);
+        await ShotAsync("03b-connection-log");
+        await _page.SelectOptionAsync("#log-level", "warning");
+        await _page.WaitForFunctionAsync("() => document.querySelectorAll('#log li[data-level=information]').length === 0");
+        Assert.Equal(0, await _page.Locator("#log li[data-level=debug], #log li[data-level=information]").CountAsync());
     }
 
     [Fact]
@@ -292,5 +300,136 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
         await _page.WaitForSelectorAsync("#history tbody tr");
         Assert.True(await _page.Locator("#history tbody tr").CountAsync() > 0);
         await ShotAsync("07-table-history");
+    }
+
+    [Fact]
+    public async Task Connection_exports_as_yaml_and_the_file_imports_as_a_new_connection()
+    {
+        using (var api = await server.LoginAsync())
+        {
+            var created = await api.PostAsJsonAsync("api/connections", new { name = "ui-export", connector = "vault", config = new { host = "vault.example", password = "ui-export-secret" } });
+            Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+        }
+
+        await LoginAsync();
+        await _page.GotoAsync("/connections/ui-export");
+        var download = await _page.RunAndWaitForDownloadAsync(() => _page.ClickAsync("#export"));
+        Assert.Equal("ui-export.yaml", download.SuggestedFilename);
+        var yaml = await File.ReadAllTextAsync(await download.PathAsync());
+        Assert.Contains("connector: \"vault\"", yaml, StringComparison.Ordinal);
+        Assert.DoesNotContain("ui-export-secret", yaml, StringComparison.Ordinal);
+
+        await _page.GotoAsync("/");
+        await _page.ClickAsync("#import-link");
+        await _page.FillAsync("#import-yaml", yaml.Replace("name: \"ui-export\"", "name: \"ui-imported\"", StringComparison.Ordinal).Replace("host: \"vault.example\"", "host: 42", StringComparison.Ordinal));
+        await _page.ClickAsync("#import");
+        await _page.WaitForSelectorAsync("#import-errors li[data-field='connections[0].config.host']");
+        Assert.Contains("import.yaml:", await _page.TextContentAsync("#import-errors") ?? "", StringComparison.Ordinal);
+
+        await _page.FillAsync("#import-yaml", yaml.Replace("name: \"ui-export\"", "name: \"ui-imported\"", StringComparison.Ordinal));
+        await _page.ClickAsync("#import");
+        await _page.WaitForSelectorAsync("#import-result a[href='/connections/ui-imported']");
+        Assert.Contains("password", await _page.TextContentAsync("#import-warnings") ?? "", StringComparison.Ordinal);
+        await ShotAsync("10-import");
+        await _page.ClickAsync("#import-result a[href='/connections/ui-imported']");
+        await _page.WaitForSelectorAsync("h1:has-text('ui-imported')");
+    }
+
+    [Fact]
+    public async Task Secrets_in_array_items_and_oneOf_alternatives_show_masked_and_survive_a_save_from_the_form()
+    {
+        using var api = await server.LoginAsync();
+        var created = await api.PostAsJsonAsync("api/connections", new
+        {
+            name = "ui-nested-secrets",
+            connector = "vault",
+            config = new
+            {
+                host = "vault.example",
+                password = "open-sesame",
+                replicas = new[] { new { host = "r1", password = "pw-r1" } },
+                mode = new { kind = "incremental", cursor = "c", token = "tok-c" },
+            },
+        });
+        Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+
+        await LoginAsync();
+        await _page.GotoAsync("/connections/ui-nested-secrets/edit");
+        await _page.WaitForSelectorAsync("[data-field='config.replicas[0].password'] input");
+        Assert.Equal("password", await _page.GetAttributeAsync("[data-field='config.replicas[0].password'] input", "type"));
+        Assert.Equal("********", await _page.InputValueAsync("[data-field='config.replicas[0].password'] input"));
+        Assert.Equal("password", await _page.GetAttributeAsync("[data-field='config.mode.token'] input", "type"));
+        Assert.Equal("********", await _page.InputValueAsync("[data-field='config.mode.token'] input"));
+        var html = await _page.ContentAsync();
+        Assert.DoesNotContain("pw-r1", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("tok-c", html, StringComparison.Ordinal);
+        await ShotAsync("11-nested-secrets");
+
+        await _page.FillAsync("[data-field='config.replicas[0].weight'] input", "4");
+        await _page.ClickAsync("#save");
+        await _page.WaitForURLAsync(u => u.EndsWith("/connections/ui-nested-secrets", StringComparison.Ordinal));
+        Assert.DoesNotContain("pw-r1", await _page.ContentAsync(), StringComparison.Ordinal);
+        var check = JsonNode.Parse(await (await api.PostAsync(new Uri("api/connections/ui-nested-secrets/check", UriKind.Relative), null)).Content.ReadAsStringAsync())!;
+        Assert.True(check["succeeded"]!.GetValue<bool>(), check.ToJsonString());
+        var saved = JsonNode.Parse(await api.GetStringAsync(new Uri("api/connections/ui-nested-secrets", UriKind.Relative)))!;
+        Assert.Equal(4, saved["config"]!["replicas"]![0]!["weight"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Discovered_stream_gets_its_own_table_path_in_the_form_and_a_bad_one_is_marked()
+    {
+        await LoginAsync();
+        await _page.GotoAsync("/connections/new?connector=sample");
+        await _page.WaitForSelectorAsync("#discover");
+        await _page.FillAsync("#f-name", "ui-tables");
+        await _page.ClickAsync("#discover");
+        await _page.WaitForSelectorAsync("#streams tr[data-stream=customers] input.table-path");
+        Assert.Equal("ui-tables/customers", await _page.GetAttributeAsync("#streams tr[data-stream=customers] input.table-path", "placeholder"));
+        await _page.FillAsync("#streams tr[data-stream=customers] input.table-path", "../elsewhere");
+        await _page.ClickAsync("#save");
+        await _page.WaitForSelectorAsync("#streams tr[data-stream=customers] td.invalid .field-error");
+        Assert.Contains("folder/table", await _page.TextContentAsync("#streams tr[data-stream=customers] .field-error") ?? "", StringComparison.Ordinal);
+        await ShotAsync("12-table-path-error");
+
+        await _page.FillAsync("#streams tr[data-stream=customers] input.table-path", "crm/clients");
+        await _page.ClickAsync("#save");
+        await _page.WaitForURLAsync(u => u.EndsWith("/connections/ui-tables", StringComparison.Ordinal));
+        using var api = await server.LoginAsync();
+        var saved = JsonNode.Parse(await api.GetStringAsync(new Uri("api/connections/ui-tables", UriKind.Relative)))!;
+        var customers = saved["streams"]!.AsArray().Single(x => x!["name"]!.GetValue<string>() == "customers")!;
+        Assert.Equal("crm/clients", customers["table"]!.GetValue<string>());
+
+        // Editing shows the chosen table again.
+        await _page.GotoAsync("/connections/ui-tables/edit");
+        await _page.ClickAsync("#discover");
+        await _page.WaitForSelectorAsync("#streams tr[data-stream=customers] input.table-path");
+        Assert.Equal("crm/clients", await _page.InputValueAsync("#streams tr[data-stream=customers] input.table-path"));
+    }
+
+    [Fact]
+    public async Task Backfill_button_runs_a_backfill_whose_progress_bar_reaches_100_percent_and_survives_a_reload()
+    {
+        using (var api = await server.LoginAsync())
+        {
+            await BackfillTests.StartSampleAsync(api, "ui-backfill", customers: 3000, batchSize: 50);
+        }
+
+        await LoginAsync();
+        await _page.GotoAsync("/connections/ui-backfill");
+        await _page.WaitForSelectorAsync("#stream-status tr[data-stream=customers] button.backfill");
+        var filter = _page.Locator("#stream-status tr[data-stream=customers] input.backfill-filter");
+        Assert.Contains("1..1000", await filter.GetAttributeAsync("placeholder") ?? "", StringComparison.Ordinal);
+        await filter.FillAsync("1..2500");
+        await _page.ClickAsync("#stream-status tr[data-stream=customers] button.backfill");
+        await _page.WaitForSelectorAsync("#backfills tr[data-stream=customers] .progress");
+        await ShotAsync("13-backfill-running");
+        await _page.WaitForSelectorAsync("#backfills tr[data-stream=customers][data-state=completed] .progress[data-percent='100']", new PageWaitForSelectorOptions { Timeout = 60_000 });
+        Assert.Contains("100%", await _page.TextContentAsync("#backfills tr[data-stream=customers] .percent") ?? "", StringComparison.Ordinal);
+        Assert.Equal("1..2500", await _page.TextContentAsync("#backfills tr[data-stream=customers] code"));
+        await ShotAsync("14-backfill-completed");
+
+        await _page.ReloadAsync();
+        await _page.WaitForSelectorAsync("#backfills tr[data-stream=customers][data-state=completed] .progress[data-percent='100']");
+        Assert.Equal(0, await _page.Locator("#backfills button.cancel-backfill").CountAsync());
     }
 }

@@ -155,6 +155,19 @@ public sealed partial class IngestServerFixture : IAsyncLifetime, IAsyncDisposab
     public HttpClient Anonymous() =>
         new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(90) };
 
+    /// <summary>The server's process id.</summary>
+    public int ProcessId => _process?.Id ?? 0;
+
+    /// <summary>Kills the server at once (SIGKILL): nothing of it runs its shutdown, as when a machine dies.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
     ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
     /// <inheritdoc />

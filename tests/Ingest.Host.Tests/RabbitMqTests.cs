@@ -117,4 +117,87 @@ public sealed class RabbitMqTests : IClassFixture<RabbitMqNode>
             }
         }
     }
+
+    /// <summary>The lease owner's process id, read from the shared config store (owners are host:pid:suffix).</summary>
+    private static async Task<int?> LeaseProcessAsync(string data, string connection)
+    {
+        await using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(data, "ingest.db")};Mode=ReadOnly;Pooling=False");
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT owner FROM leases WHERE connection = $c";
+        cmd.Parameters.AddWithValue("$c", connection);
+        return await cmd.ExecuteScalarAsync() is string owner ? int.Parse(owner.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    [Fact]
+    public async Task Killed_worker_s_connection_moves_to_the_other_worker_when_its_lease_expires()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "ingest-host-failover-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            await using var web = new IngestServerFixture(data, ["--role", "web", "--bus", _rabbit.Uri, "--no-sample"]);
+            await web.InitializeAsync();
+            await using var worker1 = new IngestServerFixture(data, ["--role", "worker", "--bus", _rabbit.Uri, "--no-sample"]) { ExpectPassword = false };
+            await worker1.InitializeAsync();
+            await using var worker2 = new IngestServerFixture(data, ["--role", "worker", "--bus", _rabbit.Uri, "--no-sample"]) { ExpectPassword = false };
+            await worker2.InitializeAsync();
+
+            using var client = await web.LoginAsync();
+            var created = await client.PostAsJsonAsync("api/connections", new
+            {
+                name = "sample",
+                connector = "sample",
+                config = new { seed = 8, customers = 40, products = 5, orders = 50, changes = 0, changesPerSecond = 20, batchSize = 50 },
+            });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(new Uri("api/connections/sample/start", UriKind.Relative), null)).StatusCode);
+            await WaitForStateAsync(client, "running");
+
+            var owner = await LeaseProcessAsync(data, "sample");
+            var (dead, survivor) = owner == worker1.ProcessId ? (worker1, worker2) : (worker2, worker1);
+            Assert.Equal(dead.ProcessId, owner);
+            // Killed after its first commit, so that the survivor has progress in the lake to resume from.
+            long versionBefore = -1;
+            var committed = DateTime.UtcNow.AddSeconds(30);
+            while (versionBefore < 0 && DateTime.UtcNow < committed)
+            {
+                versionBefore = JsonNode.Parse(await client.GetStringAsync(new Uri("api/connections/sample/status", UriKind.Relative)))!["lastCommitVersion"]?.GetValue<long>() ?? -1;
+                await Task.Delay(200);
+            }
+
+            Assert.True(versionBefore >= 0, "the first worker committed nothing within 30 s");
+            await dead.KillAsync();
+
+            // The lease expires (15 s) and the survivor's next claim (every 5 s) takes the connection over.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && await LeaseProcessAsync(data, "sample") != survivor.ProcessId)
+            {
+                await Task.Delay(500);
+            }
+
+            Assert.Equal(survivor.ProcessId, await LeaseProcessAsync(data, "sample"));
+            JsonNode status = new JsonObject();
+            deadline = DateTime.UtcNow.AddSeconds(30);
+            while (DateTime.UtcNow < deadline)
+            {
+                status = JsonNode.Parse(await client.GetStringAsync(new Uri("api/connections/sample/status", UriKind.Relative)))!;
+                if (status["state"]!.GetValue<string>() == "running" && status["lastCommitVersion"]?.GetValue<long>() > versionBefore)
+                {
+                    break;
+                }
+
+                await Task.Delay(250);
+            }
+
+            Assert.True(status["state"]!.GetValue<string>() == "running" && status["lastCommitVersion"]?.GetValue<long>() > versionBefore, $"{status.ToJsonString()}\nsurvivor:\n{survivor.Output}");
+            Assert.Contains("resuming from checkpoint", survivor.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
 }

@@ -19,7 +19,8 @@ public interface ISecretProtector
 /// <summary>A stream chosen for a stored connection.</summary>
 /// <param name="Name">The stream's name as discovered.</param>
 /// <param name="Mode">How it lands in its table.</param>
-public sealed record StreamChoice(string Name, SinkMode Mode);
+/// <param name="Table">The table's path inside the lake, or null for <c>&lt;connection&gt;/&lt;stream&gt;</c>.</param>
+public sealed record StreamChoice(string Name, SinkMode Mode, string? Table = null);
 
 /// <summary>A connection as the config store keeps it (secrets in clear text in memory only).</summary>
 /// <param name="Name">Unique name (<c>[a-z0-9_-]+</c>); its tables are <c>&lt;lake&gt;/&lt;name&gt;/&lt;stream&gt;</c>.</param>

@@ -54,6 +54,33 @@ internal static class IngestApi
         connections.MapGet("/{name}/usage", async (string name, int? limit, ConnectionService s, CancellationToken ct) =>
                 await s.UsageAsync(name, Math.Clamp(limit ?? 200, 1, 5000), ct) is { } u ? Results.Ok(u) : NotFound("name", $"no connection '{name}'"))
             .WithSummary("Rows and bytes ingested per run and stream, newest run first.");
+        connections.MapGet("/{name}/log", async (string name, string? level, int? limit, ConnectionService s, CancellationToken ct) =>
+                Answer(await s.LogAsync(name, level, Math.Clamp(limit ?? 200, 1, ConnectionLogBook.Capacity), ct), Results.Ok))
+            .WithSummary("The connection's recent log lines (oldest first) at level or above: debug, information (default), warning, error, critical.");
+        connections.MapGet("/{name}/export", async (string name, ConnectionService s, CancellationToken ct) =>
+                await s.ExportAsync(name, ct) is { } yaml ? Results.Text(yaml, "application/yaml; charset=utf-8") : NotFound("name", $"no connection '{name}'"))
+            .Produces<string>(StatusCodes.Status200OK, "application/yaml")
+            .WithSummary("The connection as a pipeline file (what `ingest run` reads); secrets are left out, a comment stands where each was.");
+        connections.MapPost("/import", async (HttpRequest request, string? file, ConnectionService s, CancellationToken ct) =>
+            {
+                using var reader = new StreamReader(request.Body);
+                var yaml = await reader.ReadToEndAsync(ct);
+                return Answer(await s.ImportAsync(yaml, file, ct), v => Results.Created("/api/connections", v));
+            })
+            .Accepts<string>("application/yaml", "text/yaml", "text/plain")
+            .WithSummary("Creates the connections of a pipeline file (the request body); nothing is created unless all are valid, and each error names the field and its line and column.");
+        connections.MapPost("/{name}/backfills", async (string name, BackfillInput input, ConnectionService s, CancellationToken ct) =>
+                Answer(await s.RequestBackfillAsync(name, input, ct), b => Results.Accepted($"/api/connections/{name}/backfills/{b.Id}", b)))
+            .WithSummary("Starts a backfill of a stream of the running connection (RunBackfill on the bus); the same id again resumes an unfinished one.");
+        connections.MapGet("/{name}/backfills", async (string name, ConnectionService s, CancellationToken ct) =>
+                await s.BackfillsAsync(name, ct) is { } list ? Results.Ok(list) : NotFound("name", $"no connection '{name}'"))
+            .WithSummary("The connection's backfills, newest first: state (pending, running, completed, cancelled, failed), rows done and expected.");
+        connections.MapGet("/{name}/backfills/{id}", async (string name, string id, ConnectionService s, CancellationToken ct) =>
+                Answer(await s.BackfillAsync(name, id, ct), Results.Ok))
+            .WithSummary("One backfill.");
+        connections.MapDelete("/{name}/backfills/{id}", async (string name, string id, ConnectionService s, CancellationToken ct) =>
+                Answer(await s.CancelBackfillAsync(name, id, ct), b => Results.Accepted($"/api/connections/{name}/backfills/{b.Id}", b)))
+            .WithSummary("Cancels a backfill (CancelBackfill on the bus); the rows it read stay committed.");
         api.MapGet("/audit", (string? connection, int? limit, ConnectionService s, CancellationToken ct) => s.AuditAsync(connection, Math.Clamp(limit ?? 200, 1, 5000), ct))
             .WithTags("audit").WithSummary("Who changed which connection when and what, newest first; secrets only show that they changed.");
         connections.MapPost("/{name}/check", async (string name, ConnectionService s, CancellationToken ct) =>

@@ -13,15 +13,19 @@ internal static class ServeCommand
         var role = new Option<NodeRole>("--role") { Description = "What this node runs: web (UI and API), worker (connections) or all.", DefaultValueFactory = _ => NodeRole.All };
         var bus = new Option<string?>("--bus") { HelpName = "URI", Description = "The control plane's broker, rabbitmq://user:password@host:port/vhost, shared by web and worker nodes (default: in-process; configuration Bus:RabbitMq:Host/Port/VirtualHost/Username/Password works too)." };
         var noSample = new Option<bool>("--no-sample") { Description = "Do not create the sample connection on first start." };
+        var configStore = new Option<string?>("--config-store") { HelpName = "URI", Description = "The config store: postgresql://user:password@host:port/database for nodes on several machines (default: SQLite in the data folder; or $INGEST_CONFIG_STORE)." };
         var plugins = RunCommand.PluginsOption();
-        var serve = new Command("serve", "Serve the web UI and REST API and run connections (the default).") { urls, data, role, plugins, bus, noSample };
+        var serve = new Command("serve", "Serve the web UI and REST API and run connections (the default).") { urls, data, role, plugins, bus, noSample, configStore };
         serve.SetAction(async (parse, ct) =>
         {
             using var linked = context.Link(ct);
             RabbitMqSettings? rabbitMq;
+            string? postgres;
             try
             {
                 rabbitMq = parse.GetValue(bus) is { Length: > 0 } b ? RabbitMqSettings.Parse(b, "--bus") : null;
+                var store = parse.GetValue(configStore) is { Length: > 0 } cs ? cs : Environment.GetEnvironmentVariable("INGEST_CONFIG_STORE");
+                postgres = store is { Length: > 0 } ? Config.PostgresConfigStore.ConnectionString(store, "--config-store") : null;
             }
             catch (FormatException e)
             {
@@ -39,6 +43,7 @@ internal static class ServeCommand
                 !parse.GetValue(noSample))
             {
                 RabbitMq = rabbitMq,
+                PostgresConfigStore = postgres,
             };
             return await IngestServer.RunAsync(options, context, linked.Token);
         });

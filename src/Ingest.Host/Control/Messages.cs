@@ -38,7 +38,27 @@ public sealed record CheckConnectionResult(bool Succeeded, string Message, strin
 public sealed record DiscoveredColumn(string Name, string Type, bool Nullable);
 
 /// <summary>A discovered stream.</summary>
-public sealed record DiscoveredStream(string Name, string? Description, IReadOnlyList<string> PrimaryKey, IReadOnlyList<DiscoveredColumn> Columns, IReadOnlyList<string> SyncModes, IReadOnlyList<string> Modes, long? EstimatedRows);
+/// <param name="Name">The stream.</param>
+/// <param name="Description">What it holds.</param>
+/// <param name="PrimaryKey">Its key columns.</param>
+/// <param name="Columns">Its columns.</param>
+/// <param name="SyncModes">How the connector can read it.</param>
+/// <param name="Modes">How it can land, the default first.</param>
+/// <param name="EstimatedRows">Rows, where the connector estimates them.</param>
+/// <param name="Backfill">Whether it can be backfilled while the connection runs.</param>
+/// <param name="BackfillFilterHelp">What a backfill filter looks like; null when a backfill takes no filter.</param>
+/// <param name="BackfillFilterExample">An example filter.</param>
+public sealed record DiscoveredStream(
+    string Name,
+    string? Description,
+    IReadOnlyList<string> PrimaryKey,
+    IReadOnlyList<DiscoveredColumn> Columns,
+    IReadOnlyList<string> SyncModes,
+    IReadOnlyList<string> Modes,
+    long? EstimatedRows,
+    bool Backfill = false,
+    string? BackfillFilterHelp = null,
+    string? BackfillFilterExample = null);
 
 /// <summary>The answer to <see cref="DiscoverConnection"/>.</summary>
 /// <param name="Succeeded">Whether discovery worked.</param>

@@ -5,6 +5,7 @@ using Ingest.Engine.Pipelines;
 using Ingest.Engine.Plugins;
 using Ingest.Sdk.Connectors;
 using MassTransit;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Control;
 
@@ -12,7 +13,7 @@ namespace Ingest.Host.Control;
 /// Starts a stored connection on this worker. Every worker receives the command; only the one that holds (or takes)
 /// the connection's lease starts it and answers.
 /// </summary>
-internal sealed class StartConnectionConsumer(ConnectionConfigStore store, ConnectionSupervisor supervisor, WorkerLeases leases) : IConsumer<StartConnection>
+internal sealed class StartConnectionConsumer(IConfigStore store, ConnectionSupervisor supervisor, WorkerLeases leases, BackfillStore backfills, ILogger<StartConnectionConsumer> logger) : IConsumer<StartConnection>
 {
     public async Task Consume(ConsumeContext<StartConnection> context)
     {
@@ -33,6 +34,10 @@ internal sealed class StartConnectionConsumer(ConnectionConfigStore store, Conne
         if (problems.Count > 0)
         {
             await leases.ReleaseAsync(connection.Name, ct);
+        }
+        else
+        {
+            await BackfillResume.ResumeAsync(backfills, supervisor, connection.Name, logger, ct);
         }
 
         await context.RespondAsync(new CommandResult(problems.Count == 0, problems));
@@ -165,7 +170,10 @@ internal sealed class DiscoverConnectionConsumer(PluginHost plugins, ISecretProt
         s.Schema.Columns.Select(c => new DiscoveredColumn(c.Name, c.Type.DisplayName, c.Nullable)).ToList(),
         s.SupportedSyncModes.Select(x => x.ToString().ToLowerInvariant()).ToList(),
         Modes(s),
-        s.EstimatedRows);
+        s.EstimatedRows,
+        s.Backfill is not null,
+        s.Backfill?.FilterHelp,
+        s.Backfill?.FilterExample);
 
     // The default first (merge where there is a key); the binder checks the same rules when the connection starts.
     private static List<string> Modes(StreamDescriptor s)
@@ -189,4 +197,87 @@ internal sealed class DiscoverConnectionConsumer(PluginHost plugins, ISecretProt
 
         return modes.Select(m => m.ToString().ToLowerInvariant()).ToList();
     }
+}
+
+/// <summary>Starts a backfill on the worker that runs the connection; when no worker runs it, every worker says so.</summary>
+internal sealed class RunBackfillConsumer(ConnectionSupervisor supervisor, WorkerLeases leases) : IConsumer<RunBackfill>
+{
+    public async Task Consume(ConsumeContext<RunBackfill> context)
+    {
+        var m = context.Message;
+        if (supervisor.IsRunning(m.Connection))
+        {
+            try
+            {
+                var b = await supervisor.RequestBackfillAsync(m.Connection, m.Stream, m.Filter, m.Id, context.CancellationToken);
+                await context.RespondAsync(new RunBackfillResult(b, []));
+            }
+            catch (BackfillRejectedException e)
+            {
+                await context.RespondAsync(new RunBackfillResult(null, [new StartProblem(e.Field, e.Message)]));
+            }
+
+            return;
+        }
+
+        if (await leases.HeldElsewhereAsync(m.Connection, context.CancellationToken))
+        {
+            return;
+        }
+
+        await context.RespondAsync(new RunBackfillResult(null, [new StartProblem("connection", $"connection '{m.Connection}' is not running; start it, then request the backfill")]));
+    }
+}
+
+/// <summary>Cancels a backfill on the worker that runs the connection.</summary>
+internal sealed class CancelBackfillConsumer(ConnectionSupervisor supervisor, WorkerLeases leases) : IConsumer<CancelBackfill>
+{
+    public async Task Consume(ConsumeContext<CancelBackfill> context)
+    {
+        var m = context.Message;
+        if (supervisor.IsRunning(m.Connection))
+        {
+            var cancelled = await supervisor.CancelBackfillAsync(m.Connection, m.Id, context.CancellationToken);
+            await context.RespondAsync(new CommandResult(cancelled, cancelled ? [] : [new StartProblem("id", $"backfill '{m.Id}' of '{m.Connection}' is not running")]));
+            return;
+        }
+
+        if (await leases.HeldElsewhereAsync(m.Connection, context.CancellationToken))
+        {
+            return;
+        }
+
+        await context.RespondAsync(new CommandResult(false, [new StartProblem("connection", $"connection '{m.Connection}' is not running")]));
+    }
+}
+
+/// <summary>Hands a connection's unfinished backfills (persisted by their sagas) back to it when it starts on this worker.</summary>
+internal static partial class BackfillResume
+{
+    public static async Task ResumeAsync(BackfillStore store, ConnectionSupervisor supervisor, string connection, ILogger logger, CancellationToken cancellationToken)
+    {
+        foreach (var (_, b) in await store.ListAsync(connection, cancellationToken))
+        {
+            if (b.Finished)
+            {
+                continue;
+            }
+
+            try
+            {
+                await supervisor.RequestBackfillAsync(connection, b.Stream, b.Filter, b.Id, cancellationToken);
+                LogResumed(logger, connection, b.Id, b.Stream);
+            }
+            catch (BackfillRejectedException e)
+            {
+                LogNotResumed(logger, connection, b.Id, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}: backfill {Id} of stream {Stream} handed back to the connection (it resumes from its checkpoint)")]
+    private static partial void LogResumed(ILogger logger, string connection, string id, string stream);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}: backfill {Id} cannot resume: {Error}")]
+    private static partial void LogNotResumed(ILogger logger, string connection, string id, string error);
 }

@@ -1,4 +1,5 @@
 using Ingest.Engine.Config;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Control;
 
@@ -6,7 +7,7 @@ namespace Ingest.Host.Control;
 /// This worker's leases in the shared config store: a connection runs on the one worker that holds its lease, which it
 /// renews while it has the connection; a worker that dies lets its leases expire and another takes the connections over.
 /// </summary>
-internal sealed class WorkerLeases(ConnectionConfigStore store)
+internal sealed class WorkerLeases(IConfigStore store)
 {
     /// <summary>How long a lease lasts without renewal.</summary>
     public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(15);

@@ -2,6 +2,7 @@ using Ingest.Engine.Config;
 using Ingest.Delta;
 using Ingest.Engine.Control;
 using MassTransit;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Control;
 
@@ -9,20 +10,27 @@ namespace Ingest.Host.Control;
 /// The worker role: starts the enabled connections when the node starts, and publishes what the
 /// supervisor sees (<see cref="ConnectionStatusChanged"/>, <see cref="BatchCommitted"/>) on the bus.
 /// </summary>
-internal sealed partial class WorkerService(ConnectionConfigStore store, ConnectionSupervisor supervisor, WorkerLeases leases, IBus bus, ILogger<WorkerService> logger) : BackgroundService
+internal sealed partial class WorkerService(IConfigStore store, ConnectionSupervisor supervisor, WorkerLeases leases, ConnectionLogCapture logs, BackfillStore backfills, IBus bus, ILogger<WorkerService> logger) : BackgroundService
 {
+    // The newest view of each changed backfill since the last tick (the supervisor raises changes on its own threads).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Connection, string Id), Ingest.Engine.Running.BackfillSnapshot> _backfillChanges = new();
+
+    private void OnBackfillChanged(string connection, Ingest.Engine.Running.BackfillSnapshot b) => _backfillChanges[(connection, b.Id)] = b;
+
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
 
     private static readonly TimeSpan LeaseInterval = TimeSpan.FromSeconds(5);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        supervisor.BackfillChanged += OnBackfillChanged;
         try
         {
             await RunAsync(stoppingToken);
         }
         finally
         {
+            supervisor.BackfillChanged -= OnBackfillChanged;
             // A node that stops hands its connections back at once rather than when the leases expire.
             foreach (var s in supervisor.Snapshot())
             {
@@ -73,6 +81,19 @@ internal sealed partial class WorkerService(ConnectionConfigStore store, Connect
                     lastPublished[s.Name] = now;
                 }
             }
+
+            foreach (var logged in logs.Drain())
+            {
+                await bus.Publish(logged, stoppingToken);
+            }
+
+            foreach (var key in _backfillChanges.Keys.ToList())
+            {
+                if (_backfillChanges.TryRemove(key, out var b))
+                {
+                    await bus.Publish(new BackfillProgress(key.Connection, b, now), stoppingToken);
+                }
+            }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
@@ -97,6 +118,10 @@ internal sealed partial class WorkerService(ConnectionConfigStore store, Connect
             if (problems.Count > 0)
             {
                 LogStartFailed(logger, c.Name, string.Join("; ", problems.Select(p => $"{p.Field}: {p.Message}")));
+            }
+            else
+            {
+                await BackfillResume.ResumeAsync(backfills, supervisor, c.Name, logger, cancellationToken);
             }
         }
     }

@@ -1,11 +1,12 @@
 using System.Security.Cryptography;
 using Ingest.Engine.Config;
 using Microsoft.AspNetCore.Identity;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Web;
 
 /// <summary>The admin login: one account, its password hashed in the config store.</summary>
-internal sealed class AdminAccount(ConnectionConfigStore store, ServeOptions options)
+internal sealed class AdminAccount(IConfigStore store, ServeOptions options)
 {
     private const string HashKey = "admin.passwordHash";
     private const string UserKey = "admin.user";

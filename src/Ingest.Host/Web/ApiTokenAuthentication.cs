@@ -5,11 +5,12 @@ using System.Text.Encodings.Web;
 using Ingest.Engine.Config;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Web;
 
 /// <summary>API tokens for REST clients: <c>Authorization: Bearer ingest_…</c>. Only a SHA-256 of each token is stored.</summary>
-internal sealed class ApiTokens(ConnectionConfigStore store, AdminAccount admin)
+internal sealed class ApiTokens(IConfigStore store, AdminAccount admin)
 {
     private const string Prefix = "api-token:";
 

@@ -7,6 +7,7 @@ using Ingest.Engine.Pipelines;
 using Ingest.Engine.Plugins;
 using Ingest.Host.Control;
 using MassTransit;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Web;
 
@@ -16,7 +17,8 @@ public sealed record ConnectorView(string Name, string Version, string SdkVersio
 /// <summary>A stream selection as clients send and see it.</summary>
 /// <param name="Name">The stream.</param>
 /// <param name="Mode"><c>merge</c>, <c>append</c>, <c>history</c> or <c>overwrite</c>.</param>
-public sealed record StreamChoiceView(string Name, string Mode);
+/// <param name="Table">The table's path in the lake (<c>folder/table</c>), or null for <c>&lt;connection&gt;/&lt;stream&gt;</c>.</param>
+public sealed record StreamChoiceView(string Name, string Mode, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Table = null);
 
 /// <summary>What a client sends to create or change a connection.</summary>
 /// <param name="Name">The connection's name (<c>[a-z0-9_-]+</c>).</param>
@@ -70,9 +72,14 @@ public sealed record Outcome<T>(T? Value, IReadOnlyList<ConfigProblem> Problems,
 /// <summary>What the UI and the REST API do with connections: validation, secrets, and commands through the bus.</summary>
 internal sealed partial class ConnectionService
 {
-    private readonly ConnectionConfigStore _store;
+    private readonly IConfigStore _store;
     private readonly PluginHost _plugins;
     private readonly StatusBoard _board;
+    private readonly ConnectionLogBook _logs;
+    private readonly BackfillStore _backfills;
+    private readonly IRequestClient<RunBackfill> _runBackfill;
+    private readonly IRequestClient<CancelBackfill> _cancelBackfill;
+    private readonly IPublishEndpoint _publish;
     private readonly IRequestClient<StartConnection> _start;
     private readonly IRequestClient<StopConnection> _stop;
     private readonly IRequestClient<CheckConnection> _check;
@@ -83,9 +90,14 @@ internal sealed partial class ConnectionService
     private readonly string _lake;
 
     public ConnectionService(
-        ConnectionConfigStore store,
+        IConfigStore store,
         PluginHost plugins,
         StatusBoard board,
+        ConnectionLogBook logs,
+        BackfillStore backfills,
+        IRequestClient<RunBackfill> runBackfill,
+        IRequestClient<CancelBackfill> cancelBackfill,
+        IPublishEndpoint publish,
         IRequestClient<StartConnection> start,
         IRequestClient<StopConnection> stop,
         IRequestClient<CheckConnection> check,
@@ -98,6 +110,11 @@ internal sealed partial class ConnectionService
         _store = store;
         _plugins = plugins;
         _board = board;
+        _logs = logs;
+        _backfills = backfills;
+        _runBackfill = runBackfill;
+        _cancelBackfill = cancelBackfill;
+        _publish = publish;
         _start = start;
         _stop = stop;
         _check = check;
@@ -110,6 +127,15 @@ internal sealed partial class ConnectionService
 
     [GeneratedRegex("^[a-z0-9_-]+$")]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9_.-]*/[A-Za-z0-9_-][A-Za-z0-9_.-]*$")]
+    private static partial Regex TablePattern();
+
+    /// <summary>Why a stream's table path cannot be used, or null when it can.</summary>
+    internal static string? TableProblem(string table) =>
+        TablePattern().IsMatch(table) && !table.Split('/').Any(p => p is "." or "..")
+            ? null
+            : $"expected a table path inside the lake as folder/table (letters, digits, '_', '-', '.'), such as shop/orders_v2, got \"{table}\"";
 
     /// <summary>The lake folder.</summary>
     public string LakePath => _lake;
@@ -154,21 +180,40 @@ internal sealed partial class ConnectionService
 
         var now = DateTimeOffset.UtcNow;
         var stored = new StoredConnection(input.Name!, input.Connector!, config!, streams, _lake, false, now, now);
-        if (!await _store.CreateAsync(stored, Secrets(input.Connector!), cancellationToken))
+        if (!await SaveNewAsync(stored, "create", cancellationToken))
         {
             return Fail<ConnectionView>([new ConfigProblem("name", $"a connection named '{input.Name}' exists already")], 409);
         }
 
+        return new Outcome<ConnectionView>(View(stored), [], 201);
+    }
+
+    /// <summary>Stores a new connection (secrets encrypted) and audits it; false when the name is taken.</summary>
+    private async Task<bool> SaveNewAsync(StoredConnection stored, string action, CancellationToken cancellationToken)
+    {
+        var secrets = Secrets(stored.Connector);
+        if (!await _store.CreateAsync(stored with { Config = SecretFields.Protected(stored.Config, secrets, _protector) }, secrets, cancellationToken))
+        {
+            return false;
+        }
+
         var created = new List<ConfigChange> { new("connector", "added", null, JsonValue.Create(stored.Connector).ToJsonString(), false) };
-        created.AddRange(ConfigDiff.Compare(null, stored.Config, Secrets(stored.Connector)));
+        created.AddRange(Diff(null, stored.Config, secrets));
         if (ConfigDiff.Value("streams", null, StreamsJson(stored.Streams)) is { } sc)
         {
             created.Add(sc);
         }
 
-        await AuditAsync(stored.Name, "create", created, cancellationToken);
+        await AuditAsync(stored.Name, action, created, cancellationToken);
+        return true;
+    }
 
-        return new Outcome<ConnectionView>(View(stored), [], 201);
+    // The audit's view of a change: secrets (also those inside arrays, which the diff shows whole) never written.
+    private static IReadOnlyList<ConfigChange> Diff(JsonObject? before, JsonObject? after, IReadOnlyList<string> patterns)
+    {
+        var (b, a) = SecretFields.ForAudit(before, after, patterns);
+        var pointers = SecretFields.In(before, patterns).Concat(SecretFields.In(after, patterns)).Concat(patterns).Distinct(StringComparer.Ordinal).ToList();
+        return ConfigDiff.Compare(b, a, pointers);
     }
 
     /// <summary>Changes a connection's connector, configuration or streams (a running connection picks them up at its next start).</summary>
@@ -194,7 +239,7 @@ internal sealed partial class ConnectionService
         }
 
         var updated = saved with { Connector = input.Connector ?? saved.Connector, Config = config!, Streams = streams, UpdatedAt = DateTimeOffset.UtcNow };
-        await _store.UpdateAsync(updated, Secrets(updated.Connector), cancellationToken);
+        await _store.UpdateAsync(updated with { Config = SecretFields.Protected(updated.Config, Secrets(updated.Connector), _protector) }, Secrets(updated.Connector), cancellationToken);
         var changes = new List<ConfigChange>();
         if (ConfigDiff.Value("connector", JsonValue.Create(saved.Connector), JsonValue.Create(updated.Connector)) is { } cc)
         {
@@ -202,7 +247,7 @@ internal sealed partial class ConnectionService
         }
 
         // A secret of either connector counts as one: neither value is written to the log.
-        changes.AddRange(ConfigDiff.Compare(saved.Config, updated.Config, Secrets(saved.Connector).Union(Secrets(updated.Connector)).ToList()));
+        changes.AddRange(Diff(saved.Config, updated.Config, Secrets(saved.Connector).Union(Secrets(updated.Connector)).ToList()));
         if (ConfigDiff.Value("streams", StreamsJson(saved.Streams), StreamsJson(updated.Streams)) is { } sc)
         {
             changes.Add(sc);
@@ -223,6 +268,8 @@ internal sealed partial class ConnectionService
         await _store.SetEnabledAsync(name, false, cancellationToken);
         await _stop.GetResponse<CommandResult>(new StopConnection(name), cancellationToken, RequestTimeout.After(s: 60));
         var deleted = await _store.DeleteAsync(name, cancellationToken);
+        _logs.Forget(name);
+        await _backfills.DeleteAsync(name, cancellationToken);
         await AuditAsync(name, "delete", [], cancellationToken);
         return deleted;
     }
@@ -300,6 +347,26 @@ internal sealed partial class ConnectionService
         return await StartAsync(name, cancellationToken);
     }
 
+    /// <summary>
+    /// The connection's recent log lines (oldest first, the newest <paramref name="limit"/>) at <paramref name="level"/>
+    /// or above (default information).
+    /// </summary>
+    public async Task<Outcome<IReadOnlyList<LogLine>>> LogAsync(string name, string? level, int limit, CancellationToken cancellationToken)
+    {
+        if (await _store.GetAsync(name, cancellationToken) is null)
+        {
+            return Fail<IReadOnlyList<LogLine>>([new ConfigProblem("name", $"no connection '{name}'")], 404);
+        }
+
+        var min = string.IsNullOrEmpty(level) ? "information" : level;
+        if (ConnectionLogBook.Rank(min) < 0)
+        {
+            return Fail<IReadOnlyList<LogLine>>([new ConfigProblem("level", $"expected one of {string.Join(", ", ConnectionLogBook.Levels)}, got \"{level}\"")], 400);
+        }
+
+        return new Outcome<IReadOnlyList<LogLine>>(_logs.Lines(name, min, limit), [], 200);
+    }
+
     /// <summary>The audit log, newest first (of one connection when <paramref name="connection"/> is given).</summary>
     public Task<IReadOnlyList<AuditEntry>> AuditAsync(string? connection, int limit, CancellationToken cancellationToken) =>
         _store.ListAuditAsync(connection, limit, cancellationToken);
@@ -312,7 +379,16 @@ internal sealed partial class ConnectionService
         await _store.AddAuditAsync(new AuditEntry(0, DateTimeOffset.UtcNow, await _user.NameAsync(), connection, action, changes), cancellationToken);
 
     private static JsonNode? StreamsJson(IReadOnlyList<StreamChoice>? streams) =>
-        streams is null ? null : new JsonArray(streams.Select(s => (JsonNode)new JsonObject { ["name"] = s.Name, ["mode"] = s.Mode.ToString().ToLowerInvariant() }).ToArray());
+        streams is null ? null : new JsonArray(streams.Select(s =>
+        {
+            var o = new JsonObject { ["name"] = s.Name, ["mode"] = s.Mode.ToString().ToLowerInvariant() };
+            if (s.Table is not null)
+            {
+                o["table"] = s.Table;
+            }
+
+            return (JsonNode)o;
+        }).ToArray());
 
     /// <summary>Runs Check on a configuration; <paramref name="savedName"/> restores masked secrets from that saved connection.</summary>
     public async Task<Outcome<CheckConnectionResult>> CheckAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
@@ -341,7 +417,7 @@ internal sealed partial class ConnectionService
     }
 
     /// <summary>The configuration as a bus message carries it: secrets encrypted with the nodes' shared key ring (a broker never sees them).</summary>
-    internal string OnTheBus(string connector, JsonObject config) => ConnectionSecrets.Protected(config, Secrets(connector), _protector).ToJsonString();
+    internal string OnTheBus(string connector, JsonObject config) => SecretFields.Protected(config, Secrets(connector), _protector).ToJsonString();
 
     private async Task<(JsonObject? Config, List<ConfigProblem> Problems)> PrepareAsync(string? connector, JsonObject? config, string? savedName, CancellationToken cancellationToken)
     {
@@ -367,7 +443,7 @@ internal sealed partial class ConnectionService
         }
 
         var secrets = plugin.Connector.Spec.SecretPaths();
-        var config = ConnectionSecrets.Restore(input.Config ?? [], saved?.Connector == input.Connector ? saved.Config : null, secrets);
+        var config = SecretFields.Restore(input.Config ?? [], saved?.Connector == input.Connector ? saved.Config : null, secrets);
         using (var doc = JsonDocument.Parse(config.ToJsonString()))
         {
             problems.AddRange(ConfigValidator.Validate(input.Connector, plugin.Connector.Spec, doc.RootElement));
@@ -399,7 +475,21 @@ internal sealed partial class ConnectionService
                     continue;
                 }
 
-                streams.Add(new StreamChoice(s.Name, mode));
+                var table = string.IsNullOrWhiteSpace(s.Table) ? null : s.Table.Trim();
+                if (table is not null && TableProblem(table) is { } tp)
+                {
+                    problems.Add(new ConfigProblem($"streams[{i}].table", tp));
+                    continue;
+                }
+
+                streams.Add(new StreamChoice(s.Name, mode, table));
+            }
+
+            // Two streams writing one table would overwrite each other's rows and progress.
+            foreach (var g in streams.GroupBy(s => (s.Table ?? $"{input.Name ?? saved?.Name}/{s.Name}").ToLowerInvariant()).Where(g => g.Count() > 1))
+            {
+                var second = g.Skip(1).First();
+                problems.Add(new ConfigProblem($"streams[{streams.IndexOf(second)}].table", $"streams {string.Join(" and ", g.Select(x => $"'{x.Name}'"))} would write the same table '{g.Key}'"));
             }
         }
 
@@ -426,8 +516,8 @@ internal sealed partial class ConnectionService
         return new ConnectionView(
             c.Name,
             c.Connector,
-            ConnectionSecrets.Masked(c.Config, Secrets(c.Connector)),
-            c.Streams?.Select(x => new StreamChoiceView(x.Name, x.Mode.ToString().ToLowerInvariant())).ToList(),
+            SecretFields.Masked(c.Config, Secrets(c.Connector)),
+            c.Streams?.Select(x => new StreamChoiceView(x.Name, x.Mode.ToString().ToLowerInvariant(), x.Table)).ToList(),
             c.LakePath,
             c.Enabled,
             c.CreatedAt,

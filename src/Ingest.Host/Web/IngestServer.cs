@@ -6,6 +6,7 @@ using Ingest.Engine.State;
 using Ingest.Host.Api;
 using Ingest.Host.Cli;
 using Ingest.Host.Components;
+using Ingest.Host.Config;
 using Ingest.Host.Control;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
@@ -19,9 +20,11 @@ namespace Ingest.Host.Web;
 internal static partial class IngestServer
 {
     /// <summary>The data folder's stores, opened before the host is built (and closed after it is disposed).</summary>
-    private sealed class Stores(ConnectionConfigStore config, StateStore state, DeferredSecretProtector protector) : IAsyncDisposable
+    private sealed class Stores(IConfigStore config, StateStore state, BackfillStore backfills, DeferredSecretProtector protector) : IAsyncDisposable
     {
-        public ConnectionConfigStore Config { get; } = config;
+        public IConfigStore Config { get; } = config;
+
+        public BackfillStore Backfills { get; } = backfills;
 
         public StateStore State { get; } = state;
 
@@ -39,15 +42,21 @@ internal static partial class IngestServer
 
             // The config store needs the Data Protection provider, which the host's services create: it is attached once they exist.
             var protector = new DeferredSecretProtector();
-            var config = await ConnectionConfigStore.OpenAsync(options.ConfigStorePath, protector, cancellationToken);
+            IConfigStore config = options.PostgresConfigStore is { } pg
+                ? await PostgresConfigStore.OpenAsync(pg, protector, cancellationToken)
+                : new SqliteConfigStore(await ConnectionConfigStore.OpenAsync(options.ConfigStorePath, protector, cancellationToken));
             var state = await StateStore.OpenAsync(options.StateStorePath, cancellationToken);
-            return new Stores(config, state, protector);
+            var backfills = options.PostgresConfigStore is { } pgBackfills
+                ? await BackfillStore.OpenPostgresAsync(pgBackfills, cancellationToken)
+                : await BackfillStore.OpenAsync(options.ConfigStorePath, cancellationToken);
+            return new Stores(config, state, backfills, protector);
         }
 
         public async ValueTask DisposeAsync()
         {
             await Config.DisposeAsync();
             await State.DisposeAsync();
+            await Backfills.DisposeAsync();
         }
     }
 
@@ -80,7 +89,7 @@ internal static partial class IngestServer
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error);
 
         options = options with { RabbitMq = options.RabbitMq ?? RabbitMqSettings.FromConfiguration(builder.Configuration) };
-        builder.Services.AddSingleton(stores.Config).AddSingleton(stores.State).AddSingleton<ISecretProtector>(stores.Protector);
+        builder.Services.AddSingleton(stores.Config).AddSingleton(stores.State).AddSingleton(stores.Backfills).AddSingleton<ISecretProtector>(stores.Protector);
         builder.Services
             .AddIngestData(options)
             .AddIngestControlPlane(options);
@@ -168,8 +177,11 @@ internal static partial class IngestServer
     public static IServiceCollection AddIngestControlPlane(this IServiceCollection services, ServeOptions options)
     {
         services.AddSingleton<StatusBoard>();
+        services.AddSingleton<ConnectionLogBook>();
         if (options.RunsWorker)
         {
+            services.AddSingleton<ConnectionLogCapture>();
+            services.AddSingleton<ILoggerProvider>(sp => sp.GetRequiredService<ConnectionLogCapture>());
             services.AddSingleton(sp =>
             {
                 var plugins = sp.GetRequiredService<PluginHost>();
@@ -189,6 +201,8 @@ internal static partial class IngestServer
                 x.AddConsumer<StartConnectionConsumer>().Endpoint(e => Instance(e, worker));
                 x.AddConsumer<StopConnectionConsumer>().Endpoint(e => Instance(e, worker));
                 x.AddConsumer<PauseConnectionConsumer>().Endpoint(e => Instance(e, worker));
+                x.AddConsumer<RunBackfillConsumer>().Endpoint(e => Instance(e, worker));
+                x.AddConsumer<CancelBackfillConsumer>().Endpoint(e => Instance(e, worker));
                 x.AddConsumer<CheckConnectionConsumer>();
                 x.AddConsumer<DiscoverConnectionConsumer>();
             }
@@ -197,6 +211,10 @@ internal static partial class IngestServer
             {
                 // Every web node needs every status event: its own temporary queue, not one it shares with the other web nodes.
                 x.AddConsumer<StatusBoardConsumer>().Endpoint(e => Instance(e, Guid.NewGuid().ToString("N")[..12]));
+                x.AddConsumer<ConnectionLogConsumer>().Endpoint(e => Instance(e, Guid.NewGuid().ToString("N")[..12]));
+
+                // The backfill sagas: every web node keeps them all (each its own queue) and writes the same rows.
+                x.AddSagaStateMachine<BackfillStateMachine, BackfillSaga>().InMemoryRepository().Endpoint(e => Instance(e, Guid.NewGuid().ToString("N")[..12]));
             }
 
             x.AddRequestClient<StartConnection>();
@@ -204,6 +222,8 @@ internal static partial class IngestServer
             x.AddRequestClient<CheckConnection>();
             x.AddRequestClient<DiscoverConnection>();
             x.AddRequestClient<PauseConnection>();
+            x.AddRequestClient<RunBackfill>();
+            x.AddRequestClient<CancelBackfill>();
             if (options.RabbitMq is { } rabbit)
             {
                 x.UsingRabbitMq((ctx, cfg) =>
@@ -221,6 +241,14 @@ internal static partial class IngestServer
                 x.UsingInMemory((ctx, cfg) => cfg.ConfigureEndpoints(ctx));
             }
         });
+
+        // Hosted services added after this one start once the bus is up.
+        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
+        if (options.RunsWeb)
+        {
+            services.AddHostedService<BackfillRestorer>();
+        }
+
         return services;
     }
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Ingest.Engine.Config;
 using Ingest.Engine.Pipelines;
 using Ingest.Engine.Plugins;
+using Ingest.Host.Config;
 
 namespace Ingest.Host.Web;
 
@@ -13,7 +14,7 @@ internal static class SampleConnection
     private const string CreatedKey = "sample.created";
 
     /// <summary>Creates and enables the sample connection the first time a data folder is used (never again, even if it is deleted).</summary>
-    public static async Task EnsureAsync(ConnectionConfigStore store, PluginHost plugins, ServeOptions options, CancellationToken cancellationToken)
+    public static async Task EnsureAsync(IConfigStore store, PluginHost plugins, ServeOptions options, CancellationToken cancellationToken)
     {
         if (await store.GetSettingAsync(CreatedKey, cancellationToken) is not null || plugins.Find("sample") is not { } plugin)
         {

@@ -31,6 +31,9 @@ internal sealed record ServeOptions(string Urls, string DataPath, NodeRole Role,
     /// <summary>The RabbitMQ broker the control plane uses, or null for the in-process bus (one node).</summary>
     public RabbitMqSettings? RabbitMq { get; init; }
 
+    /// <summary>The PostgreSQL config store's connection string, or null for SQLite in the data folder.</summary>
+    public string? PostgresConfigStore { get; init; }
+
     /// <summary>The config store.</summary>
     public string ConfigStorePath => Path.Combine(DataPath, "ingest.db");
 

@@ -17,36 +17,61 @@ public sealed record ConnectorSpec(JsonObject ConfigSchema)
     public static ConnectorSpec Parse(string json) =>
         new(JsonNode.Parse(json) as JsonObject ?? throw new JsonException("A connector spec must be a JSON object."));
 
-    /// <summary>JSON pointers (e.g. <c>/password</c>, <c>/auth/apiKey</c>) of the secret properties, nested objects included.</summary>
+    /// <summary>
+    /// JSON pointers (e.g. <c>/password</c>, <c>/auth/apiKey</c>) of the secret properties: nested objects, the items of
+    /// arrays (a <c>*</c> segment stands for every item: <c>/replicas/*/password</c>) and the alternatives of <c>oneOf</c>,
+    /// <c>anyOf</c> and <c>allOf</c> (their properties sit at the same pointer as the group: <c>/auth/token</c>) included.
+    /// </summary>
     public IReadOnlyList<string> SecretPaths()
     {
         var paths = new List<string>();
         Collect(ConfigSchema, "", paths);
-        return paths;
+        return paths.Distinct(StringComparer.Ordinal).ToList();
 
         static void Collect(JsonObject schema, string prefix, List<string> paths)
         {
-            if (schema["properties"] is not JsonObject props)
+            if (schema["properties"] is JsonObject props)
             {
-                return;
+                foreach (var (name, node) in props)
+                {
+                    if (node is not JsonObject prop)
+                    {
+                        continue;
+                    }
+
+                    var path = prefix + "/" + name.Replace("~", "~0", StringComparison.Ordinal).Replace("/", "~1", StringComparison.Ordinal);
+                    if (IsSecret(prop))
+                    {
+                        paths.Add(path);
+                    }
+
+                    Collect(prop, path, paths);
+                }
             }
 
-            foreach (var (name, node) in props)
+            if (schema["items"] is JsonObject items)
             {
-                if (node is not JsonObject prop)
+                if (IsSecret(items))
                 {
-                    continue;
+                    paths.Add(prefix + "/*");
                 }
 
-                var path = prefix + "/" + name;
-                if (prop[SecretKeyword] is JsonValue v && v.TryGetValue<bool>(out var secret) && secret)
-                {
-                    paths.Add(path);
-                }
+                Collect(items, prefix + "/*", paths);
+            }
 
-                Collect(prop, path, paths);
+            foreach (var group in new[] { "oneOf", "anyOf", "allOf" })
+            {
+                if (schema[group] is JsonArray alternatives)
+                {
+                    foreach (var alternative in alternatives.OfType<JsonObject>())
+                    {
+                        Collect(alternative, prefix, paths);
+                    }
+                }
             }
         }
+
+        static bool IsSecret(JsonObject prop) => prop[SecretKeyword] is JsonValue v && v.TryGetValue<bool>(out var secret) && secret;
     }
 }
 

@@ -38,7 +38,8 @@ public sealed class VaultConnector : ISourceConnector
                 "type": "object", "title": "Replica", "additionalProperties": false, "required": ["host"],
                 "properties": {
                   "host": { "type": "string", "title": "Replica host", "minLength": 1 },
-                  "weight": { "type": "integer", "title": "Weight", "default": 1, "minimum": 1 }
+                  "weight": { "type": "integer", "title": "Weight", "default": 1, "minimum": 1 },
+                  "password": { "type": "string", "title": "Replica password", "secret": true, "description": "pw-<host> opens it." }
                 }
               }
             },
@@ -52,7 +53,10 @@ public sealed class VaultConnector : ISourceConnector
                 {
                   "title": "Incremental", "type": "object", "additionalProperties": false, "required": ["kind", "cursor"],
                   "description": "Reads keys changed since the last run.",
-                  "properties": { "kind": { "const": "incremental" }, "cursor": { "type": "string", "title": "Cursor field", "minLength": 1 } }
+                  "properties": {
+                    "kind": { "const": "incremental" }, "cursor": { "type": "string", "title": "Cursor field", "minLength": 1 },
+                    "token": { "type": "string", "title": "Change feed token", "secret": true }
+                  }
                 }
               ]
             },
@@ -72,9 +76,33 @@ public sealed class VaultConnector : ISourceConnector
     {
         var password = config.TryGetProperty("password", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
         var host = config.TryGetProperty("host", out var h) ? h.GetString() : "?";
-        return Task.FromResult(password == Password
-            ? CheckResult.Ok($"Connected to {host}.")
-            : CheckResult.Failed($"The vault at {host} refused the password: check 'password'.", "/password"));
+        if (password != Password)
+        {
+            return Task.FromResult(CheckResult.Failed($"The vault at {host} refused the password: check 'password'.", "/password"));
+        }
+
+        // A replica's password is "pw-<its host>"; an incremental read's token is "tok-<its cursor>".
+        if (config.TryGetProperty("replicas", out var replicas) && replicas.ValueKind == JsonValueKind.Array)
+        {
+            var i = 0;
+            foreach (var r in replicas.EnumerateArray())
+            {
+                if (r.TryGetProperty("password", out var rp) && rp.GetString() != "pw-" + r.GetProperty("host").GetString())
+                {
+                    return Task.FromResult(CheckResult.Failed($"Replica {r.GetProperty("host").GetString()} refused its password.", $"/replicas/{i}/password"));
+                }
+
+                i++;
+            }
+        }
+
+        if (config.TryGetProperty("mode", out var mode) && mode.ValueKind == JsonValueKind.Object && mode.TryGetProperty("token", out var token)
+            && token.GetString() != "tok-" + (mode.TryGetProperty("cursor", out var cursor) ? cursor.GetString() : ""))
+        {
+            return Task.FromResult(CheckResult.Failed("The change feed refused the token.", "/mode/token"));
+        }
+
+        return Task.FromResult(CheckResult.Ok($"Connected to {host}."));
     }
 
     /// <inheritdoc />
