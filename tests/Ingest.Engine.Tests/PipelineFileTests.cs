@@ -100,8 +100,8 @@ public sealed class PipelineFileTests
     [Fact]
     public void S3_lake_is_refused_and_a_kafka_transport_without_brokers_names_the_field()
     {
-        var e = Refused("lake: s3://bucket/lake\ntransport: {kind: kafka, brokers: x}\nconnections:\n  - {name: a, connector: fake}\n");
-        Assert.Contains(e.Errors, x => x.Path == "lake" && x.Message.Contains("not yet supported", StringComparison.Ordinal));
+        var e = Refused("lake: gs://bucket/lake\ntransport: {kind: kafka, brokers: x}\nconnections:\n  - {name: a, connector: fake}\n");
+        Assert.Contains(e.Errors, x => x.Path == "lake" && x.Message.Contains("'gs://' lakes are not supported", StringComparison.Ordinal));
         Assert.Contains(e.Errors, x => x.Path == "transport.brokers" && x.Message.Contains("unknown key", StringComparison.Ordinal));
         Assert.Contains(e.Errors, x => x.Path == "transport.bootstrapServers" && x.Message.StartsWith("missing", StringComparison.Ordinal));
     }

@@ -134,7 +134,8 @@ public sealed class RunCommandTests
     [InlineData("connections:\n  - name: shop\n    connector: nosuch\n", "pipeline.yaml:3:16: connections[0].connector: unknown connector 'nosuch'", "loaded connectors:")]
     [InlineData("connections:\n  - name: shop\n    connector: sample\n    streams: [{name: invoices}]\n", "pipeline.yaml:4:22: connections[0].streams[0].name: unknown stream 'invoices'", "offers: customers, products, orders, order_lines")]
     [InlineData("connections:\n  - name: shop\n    connector: sample\n    config: {batchSize: 0}\n", "pipeline.yaml:4:25: connections[0].config.batchSize: expected a value >= 1, got 0", "")]
-    [InlineData("lake: s3://bucket/x\nconnections:\n  - {name: shop, connector: sample}\n", "pipeline.yaml:1:7: lake:", "not yet supported")]
+    [InlineData("lake: gs://bucket/x\nconnections:\n  - {name: shop, connector: sample}\n", "pipeline.yaml:1:7: lake:", "not supported")]
+    [InlineData("lake: s3://Bad_Bucket/x\nconnections:\n  - {name: shop, connector: sample}\n", "pipeline.yaml:1:7: lake:", "bucket name")]
     public async Task Invalid_pipeline_exits_with_code_2_names_file_field_and_line_and_writes_nothing(string yaml, string expected, string alsoExpected)
     {
         using var dir = new TempDir();

@@ -153,7 +153,7 @@ public static class PipelineBinder
     }
 
     private static string TablePath(PipelineDefinition pipeline, ConnectionDefinition c, string stream, string? table) =>
-        Path.GetFullPath(Path.Combine(pipeline.LakePath, table ?? Path.Combine(c.Name, SafeFolder(stream))));
+        LakePaths.Join(pipeline.LakePath, table ?? c.Name + "/" + SafeFolder(stream));
 
     private static string SafeFolder(string stream)
     {

@@ -85,7 +85,7 @@ public sealed record InputDefinition(string Name, string? Topic, string? Pattern
     {
         var last = topic[(topic.LastIndexOf('.') + 1)..];
         var relative = Table.Replace("{topic}", topic, StringComparison.Ordinal).Replace("{table}", last, StringComparison.Ordinal);
-        return System.IO.Path.GetFullPath(System.IO.Path.Combine(lakePath, relative));
+        return LakePaths.Join(lakePath, relative);
     }
 
     /// <summary>True when records of <paramref name="topic"/> belong to this input.</summary>

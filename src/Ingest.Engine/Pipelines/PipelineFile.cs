@@ -159,13 +159,24 @@ public static partial class PipelineFile
             var lake = System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, "lake"));
             if (lakeOverride is not null)
             {
-                lake = System.IO.Path.GetFullPath(lakeOverride);
+                lake = LakePaths.IsObjectStore(lakeOverride) ? LakePaths.Normalize(lakeOverride) : System.IO.Path.GetFullPath(lakeOverride);
             }
             else if (keys.TryGetValue("lake", out var lakeNode) && String(lakeNode, "lake") is { } lakeText)
             {
-                if (lakeText.Contains("://", StringComparison.Ordinal))
+                if (LakePaths.IsObjectStore(lakeText))
                 {
-                    Error(lakeNode, "lake", $"expected a local folder; '{lakeText[..lakeText.IndexOf(':', StringComparison.Ordinal)]}://' lakes are not yet supported");
+                    if (LakePaths.Problem(lakeText) is { } problem)
+                    {
+                        Error(lakeNode, "lake", problem);
+                    }
+                    else
+                    {
+                        lake = LakePaths.Normalize(lakeText);
+                    }
+                }
+                else if (lakeText.Contains("://", StringComparison.Ordinal))
+                {
+                    Error(lakeNode, "lake", $"expected a local folder or s3://bucket/prefix; '{lakeText[..lakeText.IndexOf(':', StringComparison.Ordinal)]}://' lakes are not supported");
                 }
                 else if (lakeText.Length == 0)
                 {

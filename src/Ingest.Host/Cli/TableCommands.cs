@@ -87,7 +87,7 @@ internal static class TableCommands
 
     private static async Task<DeltaTable?> OpenAsync(CliContext context, string path, CancellationToken ct)
     {
-        var t = await DeltaTable.TryOpenAsync(Path.GetFullPath(path), ct);
+        var t = await DeltaTable.TryOpenAsync(Engine.Pipelines.LakePaths.IsObjectStore(path) ? Engine.Pipelines.LakePaths.Normalize(path) : Path.GetFullPath(path), ct);
         if (t is null)
         {
             await context.Error.WriteLineAsync($"ingest: no Delta table at {path} (no _delta_log folder with commits)");
