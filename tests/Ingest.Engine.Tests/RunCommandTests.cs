@@ -14,6 +14,13 @@ public sealed class RunCommandTests
         await SampleLake.AssertExactAsync(dir.Combine("lake"));
         Assert.True(File.Exists(dir.Combine(".ingest", "state.db")));
 
+        // Merge tables are created with deletion vectors: updated and deleted rows are marked, not rewritten.
+        var log = string.Concat(Directory.GetFiles(dir.Combine("lake", "shop", "customers", "_delta_log"), "*.json").Select(File.ReadAllText));
+        Assert.Contains("\"deletionVectors\"", log, StringComparison.Ordinal);
+        Assert.Contains("\"deletionVector\"", log, StringComparison.Ordinal);
+        var appendLog = string.Concat(Directory.GetFiles(dir.Combine("lake", "shop_log", "customers", "_delta_log"), "*.json").Select(File.ReadAllText));
+        Assert.DoesNotContain("deletionVector", appendLog, StringComparison.Ordinal);
+
         // A second run resumes from the lake's own progress and adds nothing.
         var again = await Cli.RunAsync("run", pipeline, "--once", "--plugins", Repo.Plugins);
         Assert.True(again.ExitCode == 0, $"exit {again.ExitCode}: {again.Error}");

@@ -95,6 +95,15 @@ internal sealed partial class TableSink
     public static Task<TableSink> OpenAsync(string connection, SinkTarget target, CancellationToken cancellationToken) =>
         OpenAsync(connection, target, null, cancellationToken);
 
+    /// <summary>
+    /// Properties of a table the sink creates. Merge tables get deletion vectors: a merge then marks the changed rows
+    /// deleted instead of rewriting their files (about 10x faster for small merges in DeltaMergeBenchmarks), at the
+    /// cost of needing a reader with the deletionVectors feature (Delta 2.4+ / Spark 3.4+, Databricks, delta-rs,
+    /// DuckDB). History tables stay copy-on-write (their merges close rows in place); existing tables keep theirs.
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string>? NewTableProperties(SinkMode mode) =>
+        mode == SinkMode.Merge ? new Dictionary<string, string>(StringComparer.Ordinal) { ["delta.enableDeletionVectors"] = "true" } : null;
+
     /// <inheritdoc cref="OpenAsync(string, SinkTarget, CancellationToken)"/>
     /// <param name="connection">The connection's name.</param>
     /// <param name="target">The stream and its table.</param>
@@ -103,7 +112,7 @@ internal sealed partial class TableSink
     public static async Task<TableSink> OpenAsync(string connection, SinkTarget target, ILogger? logger, CancellationToken cancellationToken)
     {
         var schema = LakeColumns.TableSchema(target.Stream.Schema, target.Mode);
-        var table = await DeltaTable.OpenOrCreateAsync(target.TablePath, schema, [], null, cancellationToken);
+        var table = await DeltaTable.OpenOrCreateAsync(target.TablePath, schema, [], NewTableProperties(target.Mode), cancellationToken);
         var rescued = await ReconcileAsync(connection, target, table, target.Stream.Schema, schema, cancellationToken);
 
         var appId = target.AppId(connection);
