@@ -123,6 +123,20 @@ internal static class KafkaBenchmark
                 }
 
                 Console.WriteLine($"| {label,-28} | {total,9} | {seconds,7:F2} | {total / seconds,9:F0} | {peakKib / 1024.0,12:F0} |");
+                if (role == "source")
+                {
+                    // The baseline the issue names: a bare Confluent.Kafka producer loop sending the same bytes (keys, values,
+                    // headers) the source half wrote, with the same linger and batch settings, no transactions.
+                    var records = ReadAll(bootstrap, Streams.Select(st => $"{prefix}.shop.{st}").ToList());
+                    foreach (var st in Streams)
+                    {
+                        MockTopics.Create(host.Handle, $"{prefix}.bare.{st}", partitions);
+                    }
+
+                    var (bareSeconds, sent) = ProduceAll(bootstrap, records, prefix);
+                    Console.WriteLine($"| {"bare producer (same bytes)",-28} | {sent,9} | {bareSeconds,7:F2} | {sent / bareSeconds,9:F0} | {"-",12} |");
+                    records.Clear();
+                }
             }
         }
         finally
@@ -131,6 +145,83 @@ internal static class KafkaBenchmark
         }
 
         return 0;
+    }
+
+    private static List<(string Topic, byte[]? Key, byte[]? Value, Headers Headers)> ReadAll(string bootstrap, List<string> topics)
+    {
+        var records = new List<(string, byte[]?, byte[]?, Headers)>();
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "bench-read-" + Guid.NewGuid().ToString("N")[..6],
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            EnablePartitionEof = true,
+            EnableAutoCommit = false,
+        };
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).Build();
+        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
+        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        var partitions = metadata.Topics.Where(t => topics.Contains(t.Topic))
+            .SelectMany(t => t.Partitions.Select(p => new TopicPartitionOffset(t.Topic, p.PartitionId, Offset.Beginning))).ToList();
+        consumer.Assign(partitions);
+        var open = partitions.Count;
+        while (open > 0)
+        {
+            var r = consumer.Consume(TimeSpan.FromSeconds(10)) ?? throw new TimeoutException("no record within 10 s while reading the source's topics back");
+            if (r.IsPartitionEOF)
+            {
+                open--;
+                continue;
+            }
+
+            records.Add((r.Topic.Replace(".shop.", ".bare.", StringComparison.Ordinal), r.Message.Key, r.Message.Value, r.Message.Headers));
+        }
+
+        return records;
+    }
+
+    private static (double Seconds, long Sent) ProduceAll(string bootstrap, List<(string Topic, byte[]? Key, byte[]? Value, Headers Headers)> records, string prefix)
+    {
+        var config = new ProducerConfig(new Dictionary<string, string> { ["bootstrap.servers"] = bootstrap, ["linger.ms"] = "20", ["batch.size"] = "1000000" });
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+        long delivered = 0;
+        long failed = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (var (topic, key, value, headers) in records)
+        {
+            while (true)
+            {
+                try
+                {
+                    producer.Produce(topic, new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers }, d =>
+                    {
+                        if (d.Error.IsError)
+                        {
+                            Interlocked.Increment(ref failed);
+                        }
+                        else
+                        {
+                            Interlocked.Increment(ref delivered);
+                        }
+                    });
+                    break;
+                }
+                catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(50));
+                }
+            }
+        }
+
+        producer.Flush(TimeSpan.FromMinutes(5));
+        var seconds = clock.Elapsed.TotalSeconds;
+        if (failed > 0)
+        {
+            throw new InvalidOperationException($"{failed} records of the bare producer run ({prefix}.bare.*) failed");
+        }
+
+        return (seconds, delivered);
     }
 
     private static async Task<long> CountAsync(string lake)
