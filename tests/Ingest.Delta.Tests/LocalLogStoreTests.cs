@@ -44,4 +44,18 @@ public sealed class LocalLogStoreTests
         Assert.Null(await store.ReadAsync("_delta_log/missing.json", CancellationToken.None));
         Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "_delta_log")));
     }
+
+    [Fact]
+    public void A_file_that_vanishes_between_listing_and_stat_is_left_out_instead_of_failing_the_reader()
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "00000000000000000003.json.tmp");
+        File.WriteAllText(path, "{}\n");
+        var info = new FileInfo(path);
+
+        // Another process renames its temporary commit file into place after our listing saw it.
+        File.Delete(path);
+
+        Assert.Null(LocalLogStore.Stat(info));
+    }
 }

@@ -112,9 +112,9 @@ internal sealed class LocalLogStore : ILogStore
             foreach (var info in new DirectoryInfo(dir).EnumerateFiles())
             {
                 var rel = folder.Length == 0 ? info.Name : folder + "/" + info.Name;
-                if (rel.StartsWith(prefix, StringComparison.Ordinal))
+                if (rel.StartsWith(prefix, StringComparison.Ordinal) && Stat(info) is { } file)
                 {
-                    result.Add(new StoredFile(rel, info.Length, info.LastWriteTimeUtc));
+                    result.Add(file with { Path = rel });
                 }
             }
         }
@@ -132,12 +132,31 @@ internal sealed class LocalLogStore : ILogStore
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var rel = System.IO.Path.GetRelativePath(Root, info.FullName).Replace(System.IO.Path.DirectorySeparatorChar, '/');
-                result.Add(new StoredFile(rel, info.Length, info.LastWriteTimeUtc));
+                if (Stat(info) is { } file)
+                {
+                    result.Add(file with { Path = rel });
+                }
             }
         }
 
         result.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return Task.FromResult<IReadOnlyList<StoredFile>>(result);
+    }
+
+    /// <summary>
+    /// Size and time of a listed file, or null when it vanished between the listing and the stat (another process
+    /// renamed its temporary commit file into place, or VACUUM deleted it): a concurrent reader must not fail on that.
+    /// </summary>
+    internal static StoredFile? Stat(FileInfo info)
+    {
+        try
+        {
+            return new StoredFile(info.Name, info.Length, info.LastWriteTimeUtc);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
     }
 
     public INewFile CreateFile(string path)
