@@ -132,7 +132,7 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
 
         await _page.ClickAsync("#discover");
         await _page.WaitForSelectorAsync("#streams tr[data-stream=audit]");
-        await _page.UncheckAsync("#streams tr[data-stream=audit] input[type=checkbox]");
+        await _page.UncheckAsync("#streams tr[data-stream=audit] input.stream-select");
         await _page.SelectOptionAsync("#streams tr[data-stream=keys] select", "append");
         await ShotAsync("05-form-discovered");
         await _page.ClickAsync("#save");
@@ -404,6 +404,39 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
         await _page.ClickAsync("#discover");
         await _page.WaitForSelectorAsync("#streams tr[data-stream=customers] input.table-path");
         Assert.Equal("crm/clients", await _page.InputValueAsync("#streams tr[data-stream=customers] input.table-path"));
+    }
+
+    [Fact]
+    public async Task Unticked_column_is_left_out_of_the_saved_stream_and_key_columns_cannot_be_unticked()
+    {
+        await LoginAsync();
+        await _page.GotoAsync("/connections/new?connector=sample");
+        await _page.WaitForSelectorAsync("#discover");
+        await _page.FillAsync("#f-name", "ui-columns");
+        await _page.ClickAsync("#discover");
+        const string Id = "#streams tr[data-stream=customers] input.column-select[data-column=id]";
+        const string Email = "#streams tr[data-stream=customers] input.column-select[data-column=email]";
+        await _page.WaitForSelectorAsync(Email);
+        Assert.True(await _page.IsDisabledAsync(Id));
+        Assert.True(await _page.IsCheckedAsync(Id));
+        await _page.UncheckAsync(Email);
+        await ShotAsync("14-column-unticked");
+        await _page.ClickAsync("#save");
+        await _page.WaitForURLAsync(u => u.EndsWith("/connections/ui-columns", StringComparison.Ordinal));
+
+        using var api = await server.LoginAsync();
+        var saved = JsonNode.Parse(await api.GetStringAsync(new Uri("api/connections/ui-columns", UriKind.Relative)))!;
+        var customers = saved["streams"]!.AsArray().Single(x => x!["name"]!.GetValue<string>() == "customers")!;
+        Assert.Equal(["id", "full_name", "country", "loyalty_points", "created_at", "updated_at"], customers["columns"]!.AsArray().Select(c => c!.GetValue<string>()));
+        var orders = saved["streams"]!.AsArray().Single(x => x!["name"]!.GetValue<string>() == "orders")!;
+        Assert.Null(orders["columns"]);
+
+        // Editing shows the unticked column again.
+        await _page.GotoAsync("/connections/ui-columns/edit");
+        await _page.ClickAsync("#discover");
+        await _page.WaitForSelectorAsync(Email);
+        Assert.False(await _page.IsCheckedAsync(Email));
+        Assert.True(await _page.IsCheckedAsync("#streams tr[data-stream=customers] input.column-select[data-column=country]"));
     }
 
     [Fact]

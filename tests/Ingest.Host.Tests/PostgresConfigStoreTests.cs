@@ -36,7 +36,7 @@ public sealed class PostgresConfigStoreTests : IClassFixture<PgServer>, IDisposa
         var protector = new Protector(DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(_dir, "keys"))));
         var now = DateTimeOffset.UtcNow;
         var c = new StoredConnection("pg-vault", "vault", new JsonObject { ["host"] = "h", ["password"] = "pg-secret-99" },
-            [new StreamChoice("keys", SinkMode.Merge, "crm/keys")], "/lake", true, now, now);
+            [new StreamChoice("keys", SinkMode.Merge, "crm/keys", ["id", "value"])], "/lake", true, now, now);
         await using (var store = await PostgresConfigStore.OpenAsync(connectionString, protector, CancellationToken.None))
         {
             Assert.True(await store.CreateAsync(c, ["/password"], CancellationToken.None));
@@ -59,6 +59,7 @@ public sealed class PostgresConfigStoreTests : IClassFixture<PgServer>, IDisposa
             Assert.Equal("pg-secret-99", read.Config["password"]!.GetValue<string>());
             Assert.True(read.Paused);
             Assert.Equal("crm/keys", Assert.Single(read.Streams!).Table);
+            Assert.Equal(["id", "value"], read.Streams![0].Columns);
             Assert.Equal("w1", await store.LeaseOwnerAsync("pg-vault", CancellationToken.None));
             var audit = Assert.Single(await store.ListAuditAsync("pg-vault", 10, CancellationToken.None));
             Assert.True(audit.Changes[0].Secret);

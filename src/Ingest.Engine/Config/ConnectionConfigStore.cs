@@ -20,7 +20,17 @@ public interface ISecretProtector
 /// <param name="Name">The stream's name as discovered.</param>
 /// <param name="Mode">How it lands in its table.</param>
 /// <param name="Table">The table's path inside the lake, or null for <c>&lt;connection&gt;/&lt;stream&gt;</c>.</param>
-public sealed record StreamChoice(string Name, SinkMode Mode, string? Table = null);
+/// <param name="Columns">The columns written to the table, or null for every column (merge and history keep the key).</param>
+public sealed record StreamChoice(string Name, SinkMode Mode, string? Table = null, IReadOnlyList<string>? Columns = null)
+{
+    /// <summary>Equal when name, mode, table and the column list (in order) are.</summary>
+    public bool Equals(StreamChoice? other) =>
+        other is not null && Name == other.Name && Mode == other.Mode && Table == other.Table
+        && (Columns is null ? other.Columns is null : other.Columns is not null && Columns.SequenceEqual(other.Columns, StringComparer.Ordinal));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Name, Mode, Table, Columns?.Count ?? -1);
+}
 
 /// <summary>A connection as the config store keeps it (secrets in clear text in memory only).</summary>
 /// <param name="Name">Unique name (<c>[a-z0-9_-]+</c>); its tables are <c>&lt;lake&gt;/&lt;name&gt;/&lt;stream&gt;</c>.</param>

@@ -294,7 +294,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         var config = JsonDocument.Parse(connection.Config.ToJsonString()).RootElement.Clone();
-        var streams = connection.Streams?.Select((s, i) => new StreamDefinition(s.Name, s.Mode, s.Table, i, default, default, default)).ToList();
+        var streams = connection.Streams?.Select((s, i) => new StreamDefinition(s.Name, s.Mode, s.Table, i, default, default, default, SchemaPolicy.Evolve, s.Columns)).ToList();
         var c = new ConnectionDefinition(connection.Name, connection.Connector, config, streams, 0, default, default, new Dictionary<string, TextLocation>());
         return new PipelineDefinition("connection " + connection.Name, connection.LakePath, CommitPolicy.Default, [c]);
     }

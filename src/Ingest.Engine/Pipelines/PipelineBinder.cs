@@ -11,7 +11,11 @@ namespace Ingest.Engine.Pipelines;
 /// <param name="Mode">append, merge, overwrite or history.</param>
 /// <param name="TablePath">The table's full path.</param>
 /// <param name="SchemaPolicy">What to do when the stream's columns differ from the table's.</param>
-public sealed record SinkTarget(StreamDescriptor Stream, SinkMode Mode, string TablePath, SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve)
+/// <param name="Columns">
+/// The selected columns in the stream's order (<see cref="Stream"/>'s schema is then exactly these), or null for every
+/// column. The runner drops the other columns from each batch before writing.
+/// </param>
+public sealed record SinkTarget(StreamDescriptor Stream, SinkMode Mode, string TablePath, SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve, IReadOnlyList<string>? Columns = null)
 {
     /// <summary>The txn appId of this stream's commits (DESIGN.md section 4).</summary>
     public string AppId(string connection) => $"ingest:{connection}:{Stream.Name}";
@@ -146,10 +150,81 @@ public static class PipelineBinder
                 continue;
             }
 
-            targets.Add(new SinkTarget(s, mode, TablePath(pipeline, c, s.Name, sd.Table), sd.SchemaPolicy));
+            if (sd.Columns is null)
+            {
+                targets.Add(new SinkTarget(s, mode, TablePath(pipeline, c, s.Name, sd.Table), sd.SchemaPolicy));
+                continue;
+            }
+
+            if (pipeline.Kafka is not null)
+            {
+                // The Kafka halves carry whole rows between processes and do not cut batches to a selection yet.
+                errors.Add(new PipelineError(pipeline.FileName, sd.ColumnsLocation.Line, sd.ColumnsLocation.Column, spath + ".columns",
+                    "column selection needs the embedded transport; with transport kafka every column is written (remove 'columns')"));
+                continue;
+            }
+
+            if (SelectColumns(pipeline.FileName, spath, s, mode, sd, errors) is { } selected)
+            {
+                var names = selected.Columns.Select(f => f.Name).ToList();
+                targets.Add(new SinkTarget(s with { Schema = selected }, mode, TablePath(pipeline, c, s.Name, sd.Table), sd.SchemaPolicy, names));
+            }
+        }
+
+        // One read feeds every table of a stream, so its batches are cut to one column selection.
+        foreach (var g in targets.GroupBy(t => t.Stream.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            var shapes = g.Select(t => t.Columns is null ? "*" : string.Join("\n", t.Columns)).Distinct(StringComparer.Ordinal).Count();
+            if (shapes > 1)
+            {
+                var sd = c.Streams.Last(x => x.Name == g.Key);
+                errors.Add(new PipelineError(pipeline.FileName, sd.ColumnsLocation.Line, sd.ColumnsLocation.Column, $"{path}.streams[{sd.Index}].columns",
+                    $"stream '{g.Key}' is selected more than once with different columns; every table of one stream takes the same columns"));
+            }
         }
 
         return targets;
+    }
+
+    /// <summary>The stream's schema cut to the selected columns (in the stream's order), or null after adding errors.</summary>
+    private static Ingest.Sdk.Types.StreamSchema? SelectColumns(string file, string spath, StreamDescriptor s, SinkMode mode, StreamDefinition sd, List<PipelineError> errors)
+    {
+        var before = errors.Count;
+        var chosen = new HashSet<int>();
+        var names = s.Schema.Columns.Select(f => f.Name).ToList();
+        for (var i = 0; i < sd.Columns!.Count; i++)
+        {
+            var name = sd.Columns[i];
+            var at = sd.ColumnLocations is { } locs && i < locs.Count ? locs[i] : sd.ColumnsLocation;
+            var ordinal = s.Schema.IndexOf(name);
+            if (ordinal < 0)
+            {
+                var hint = YamlJson.DidYouMean(name, names);
+                errors.Add(new PipelineError(file, at.Line, at.Column, $"{spath}.columns[{i}]",
+                    $"unknown column '{name}' of stream '{s.Name}'" + (hint is null ? "" : $" (did you mean '{hint}'?)") + $"; its columns: {YamlJson.List(names)}"));
+            }
+            else if (!chosen.Add(ordinal))
+            {
+                errors.Add(new PipelineError(file, at.Line, at.Column, $"{spath}.columns[{i}]", $"column '{name}' is listed twice"));
+            }
+        }
+
+        if (mode is SinkMode.Merge or SinkMode.History)
+        {
+            var missing = s.PrimaryKey.Where(k => s.Schema.IndexOf(k) is var o && o >= 0 && !chosen.Contains(o)).ToList();
+            if (missing.Count > 0)
+            {
+                errors.Add(new PipelineError(file, sd.ColumnsLocation.Line, sd.ColumnsLocation.Column, spath + ".columns",
+                    $"key column{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))} of stream '{s.Name}' cannot be left out: mode {(mode == SinkMode.Merge ? "merge" : "history")} matches rows by key"));
+            }
+        }
+
+        if (errors.Count > before)
+        {
+            return null;
+        }
+
+        return new Ingest.Sdk.Types.StreamSchema(s.Schema.Columns.Where((_, i) => chosen.Contains(i)).ToList());
     }
 
     private static string TablePath(PipelineDefinition pipeline, ConnectionDefinition c, string stream, string? table) =>

@@ -130,7 +130,21 @@ public sealed record ConnectionDefinition(
 /// <param name="NameLocation">Where its name is.</param>
 /// <param name="ModeLocation">Where its mode is.</param>
 /// <param name="SchemaPolicy">What to do when the source's columns differ from the table's (default evolve).</param>
-public sealed record StreamDefinition(string Name, SinkMode? Mode, string? Table, int Index, TextLocation Location, TextLocation NameLocation, TextLocation ModeLocation, SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve);
+/// <param name="Columns">The columns written to the table (the rest are dropped), or null for every column.</param>
+/// <param name="ColumnsLocation">Where <c>columns</c> is.</param>
+/// <param name="ColumnLocations">Where each entry of <c>columns</c> is (same order), or null.</param>
+public sealed record StreamDefinition(
+    string Name,
+    SinkMode? Mode,
+    string? Table,
+    int Index,
+    TextLocation Location,
+    TextLocation NameLocation,
+    TextLocation ModeLocation,
+    SchemaPolicy SchemaPolicy = SchemaPolicy.Evolve,
+    IReadOnlyList<string>? Columns = null,
+    TextLocation ColumnsLocation = default,
+    IReadOnlyList<TextLocation>? ColumnLocations = null);
 
 /// <summary>The Kafka transport (DESIGN.md section 3): topics <c>&lt;prefix&gt;.&lt;connection&gt;.&lt;stream&gt;</c> and <c>&lt;prefix&gt;.offsets</c>.</summary>
 /// <param name="BootstrapServers">The brokers, comma-separated.</param>

@@ -18,8 +18,9 @@ namespace Ingest.Engine.Pipelines;
 ///     connector: sample
 ///     config: {seed: 42}
 ///     streams:                      # omitted: every stream
-///       - {name: orders, mode: merge, table: shop/orders, schemaPolicy: evolve}
+///       - {name: orders, mode: merge, table: shop/orders, schemaPolicy: evolve, columns: [id, status]}
 ///       # mode: append | merge | overwrite | history; schemaPolicy: evolve (default) | fail | rescue
+///       # columns: the columns written, in the stream's order (omitted: every column); merge and history keep the key
 /// inputs:                           # existing Kafka topics for the sink role (Kafka transport only)
 ///   - name: inventory
 ///     pattern: 'dbserver1\.inventory\..*'   # or topic: dbserver1.inventory.customers
@@ -36,7 +37,7 @@ public static partial class PipelineFile
     private static readonly string[] CommitKeys = ["interval", "maxRows"];
     private static readonly string[] TransportKeys = ["kind", "bootstrapServers", "topicPrefix", "settings", "createOffsetsTopic"];
     private static readonly string[] ConnectionKeys = ["name", "connector", "config", "streams"];
-    private static readonly string[] StreamKeys = ["name", "mode", "table", "schemaPolicy"];
+    private static readonly string[] StreamKeys = ["name", "mode", "table", "schemaPolicy", "columns"];
 
     [GeneratedRegex("^[a-z0-9_-]+$")]
     private static partial Regex NamePattern();
@@ -641,7 +642,7 @@ public static partial class PipelineFile
 
             if (node is not YamlMappingNode map)
             {
-                Error(node, path, $"expected a stream name or a mapping with name, mode, table and schemaPolicy, got {YamlJson.Describe(node)}");
+                Error(node, path, $"expected a stream name or a mapping with name, mode, table, schemaPolicy and columns, got {YamlJson.Describe(node)}");
                 return null;
             }
 
@@ -706,7 +707,37 @@ public static partial class PipelineFile
                 }
             }
 
-            return name is null ? null : new StreamDefinition(name, mode, table, index, YamlJson.At(map), nameAt, modeAt, policy);
+            List<string>? columns = null;
+            List<TextLocation>? columnLocations = null;
+            var columnsAt = YamlJson.At(map);
+            if (keys.TryGetValue("columns", out var columnsNode) && !(columnsNode is YamlScalarNode cn && YamlJson.IsNull(cn)))
+            {
+                columnsAt = YamlJson.At(columnsNode);
+                if (columnsNode is not YamlSequenceNode cols || cols.Children.Count == 0)
+                {
+                    Error(columnsNode, path + ".columns", $"expected a non-empty list of column names such as [id, status], got {YamlJson.Describe(columnsNode)}");
+                }
+                else
+                {
+                    columns = [];
+                    columnLocations = [];
+                    for (var i = 0; i < cols.Children.Count; i++)
+                    {
+                        var item = cols.Children[i];
+                        if (item is YamlScalarNode { Value: { Length: > 0 } v } && !YamlJson.IsNull((YamlScalarNode)item))
+                        {
+                            columns.Add(v);
+                            columnLocations.Add(YamlJson.At(item));
+                        }
+                        else
+                        {
+                            Error(item, $"{path}.columns[{i}]", $"expected a column name, got {YamlJson.Describe(item)}");
+                        }
+                    }
+                }
+            }
+
+            return name is null ? null : new StreamDefinition(name, mode, table, index, YamlJson.At(map), nameAt, modeAt, policy, columns, columnsAt, columnLocations);
         }
     }
 }

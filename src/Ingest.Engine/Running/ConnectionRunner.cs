@@ -345,6 +345,12 @@ internal sealed partial class ConnectionRunner(
                             throw new ConnectorException(ErrorKind.Fatal, $"connector '{connection.Definition.Connector}' sent rows of stream '{batch.Stream}', which was not selected (selected: {string.Join(", ", byStream.Keys)})");
                         }
 
+                        if (targets[0].Target.Columns is { } selected)
+                        {
+                            // The stream's column selection: only these reach the tables (the binder made every table of the stream agree).
+                            batch = ColumnProjection.Project(batch, selected);
+                        }
+
                         sink.Track(batch);
                         if (Validate(batch, schemas[batch.Stream], lastPositions) is { } changed)
                         {

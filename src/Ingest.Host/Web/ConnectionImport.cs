@@ -122,7 +122,12 @@ internal sealed partial class ConnectionService
                         problems.Add(Located(sp + ".schemaPolicy", file, s.Location.Line, s.Location.Column, "stored connections evolve their schema; remove 'schemaPolicy' (or run this file with ingest run)"));
                     }
 
-                    streams.Add(new StreamChoice(s.Name, mode, s.Table));
+                    if (ColumnsProblem(s.Columns) is { } cp)
+                    {
+                        problems.Add(Located(sp + ".columns" + cp.Index, file, s.ColumnsLocation.Line, s.ColumnsLocation.Column, cp.Message));
+                    }
+
+                    streams.Add(new StreamChoice(s.Name, mode, s.Table, s.Columns));
                 }
             }
 

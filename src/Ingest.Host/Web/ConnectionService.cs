@@ -18,7 +18,12 @@ public sealed record ConnectorView(string Name, string Version, string SdkVersio
 /// <param name="Name">The stream.</param>
 /// <param name="Mode"><c>merge</c>, <c>append</c>, <c>history</c> or <c>overwrite</c>.</param>
 /// <param name="Table">The table's path in the lake (<c>folder/table</c>), or null for <c>&lt;connection&gt;/&lt;stream&gt;</c>.</param>
-public sealed record StreamChoiceView(string Name, string Mode, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Table = null);
+/// <param name="Columns">The columns written to the table (merge and history must keep the key), or null for every column.</param>
+public sealed record StreamChoiceView(
+    string Name,
+    string Mode,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Table = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Columns = null);
 
 /// <summary>What a client sends to create or change a connection.</summary>
 /// <param name="Name">The connection's name (<c>[a-z0-9_-]+</c>).</param>
@@ -387,6 +392,11 @@ internal sealed partial class ConnectionService
                 o["table"] = s.Table;
             }
 
+            if (s.Columns is not null)
+            {
+                o["columns"] = new JsonArray(s.Columns.Select(c => (JsonNode?)JsonValue.Create(c)).ToArray());
+            }
+
             return (JsonNode)o;
         }).ToArray());
 
@@ -482,7 +492,13 @@ internal sealed partial class ConnectionService
                     continue;
                 }
 
-                streams.Add(new StreamChoice(s.Name, mode, table));
+                if (ColumnsProblem(s.Columns) is { } cp)
+                {
+                    problems.Add(new ConfigProblem($"streams[{i}].columns{cp.Index}", cp.Message));
+                    continue;
+                }
+
+                streams.Add(new StreamChoice(s.Name, mode, table, s.Columns?.ToList()));
             }
 
             // Two streams writing one table would overwrite each other's rows and progress.
@@ -494,6 +510,39 @@ internal sealed partial class ConnectionService
         }
 
         return (config, streams);
+    }
+
+    /// <summary>
+    /// The shape of a column list (names are checked against the stream when the connection is bound, as in a pipeline
+    /// file); Index is "" or "[i]".
+    /// </summary>
+    internal static (string Index, string Message)? ColumnsProblem(IReadOnlyList<string>? columns)
+    {
+        if (columns is null)
+        {
+            return null;
+        }
+
+        if (columns.Count == 0)
+        {
+            return ("", "expected at least one column, or null for every column");
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < columns.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(columns[i]))
+            {
+                return ($"[{i}]", "expected a column name");
+            }
+
+            if (!seen.Add(columns[i]))
+            {
+                return ($"[{i}]", $"column '{columns[i]}' is listed twice");
+            }
+        }
+
+        return null;
     }
 
     private IReadOnlyList<string> Secrets(string connector) => _plugins.Find(connector)?.Connector.Spec.SecretPaths() ?? [];
@@ -517,7 +566,7 @@ internal sealed partial class ConnectionService
             c.Name,
             c.Connector,
             SecretFields.Masked(c.Config, Secrets(c.Connector)),
-            c.Streams?.Select(x => new StreamChoiceView(x.Name, x.Mode.ToString().ToLowerInvariant(), x.Table)).ToList(),
+            c.Streams?.Select(x => new StreamChoiceView(x.Name, x.Mode.ToString().ToLowerInvariant(), x.Table, x.Columns)).ToList(),
             c.LakePath,
             c.Enabled,
             c.CreatedAt,

@@ -52,6 +52,11 @@ internal static partial class PipelineYaml
                         {
                             sb.Append("        table: ").Append(Scalar(JsonValue.Create(s.Table))).Append('\n');
                         }
+
+                        if (s.Columns is { Count: > 0 } columns)
+                        {
+                            sb.Append("        columns: [").Append(string.Join(", ", columns.Select(x => Scalar(JsonValue.Create(x))))).Append("]\n");
+                        }
                     }
                 }
             }
