@@ -17,7 +17,8 @@ namespace Ingest.Engine.Kafka;
 /// <summary>
 /// The sink of one <c>inputs:</c> entry: existing topics (Debezium's, or another pipeline's) into a table per topic, with
 /// <see cref="KafkaSink"/>'s exactly-once scheme (one txn per partition, seek to the table's versions + 1 on assignment).
-/// A table's columns come from the records: Kafka Connect's schema when they carry one, else their JSON values; new
+/// A table's columns come from the records: the stream's schema in our own topics' <see cref="ChangeEnvelope.SchemaJsonHeader"/>,
+/// else Kafka Connect's schema when they carry one, else their JSON values; new
 /// columns evolve the table (by the input's schema policy) after what came before them is committed. The primary key of
 /// merge and history tables is the record key's fields. Records that cannot be decoded, lack a key, or do not fit the
 /// table go to the dead-letter table beside it (<see cref="DeadLetterTable"/>), and the stream goes on.
@@ -31,6 +32,8 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
     private readonly Dictionary<TopicPartition, Offset> _handedOut = [];
     private readonly HashSet<TopicPartition> _eof = [];
     private bool _reassigned;
+    private byte[]? _lastHeader;
+    private List<TopicColumn>? _lastHeaderColumns;
 
     /// <summary>The consumer group of an input.</summary>
     public static string GroupId(KafkaTransport transport, string input) => $"{transport.TopicPrefix}.input.{input}";
@@ -278,10 +281,11 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
             throw new FormatException("no source.position: not an envelope of an Ingest pipeline (use format: debezium)");
         }
 
-        var columns = envelope.Schema is { } schema
+        var header = HeaderColumns(r.Message.Headers);
+        var columns = header ?? (envelope.Schema is { } schema
             ? TopicColumns.FromConnectSchema(schema) ?? TopicColumns.Infer(envelope.Image, key)
-            : TopicColumns.Infer(envelope.Image, key);
-        var exact = envelope.Schema is not null;
+            : TopicColumns.Infer(envelope.Image, key));
+        var exact = header is not null || envelope.Schema is not null;
         foreach (var name in keyNames)
         {
             if (input.Mode != SinkMode.Append && columns.All(c => c.Field.Name != name) && t.Columns.IndexOf(name) < 0)
@@ -305,6 +309,28 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
 
         // Debezium's records are ordered by (partition, offset): every change of a key is in one partition.
         ChangeEnvelope.DecodeRow(envelope, t.Builder(), new SourcePosition((ulong)r.Partition.Value, (ulong)r.Offset.Value), t.Encodings(columns), key);
+    }
+
+    /// <summary>
+    /// The columns our own topics name in <see cref="ChangeEnvelope.SchemaJsonHeader"/> (exact types: timestamps, decimals, dates,
+    /// nested), or null when the record has no such header. Parsed once per distinct header value.
+    /// </summary>
+    private List<TopicColumn>? HeaderColumns(Headers? headers)
+    {
+        if (headers is null || !headers.TryGetLastBytes(ChangeEnvelope.SchemaJsonHeader, out var bytes))
+        {
+            return null;
+        }
+
+        if (_lastHeader is not null && bytes.AsSpan().SequenceEqual(_lastHeader))
+        {
+            return _lastHeaderColumns;
+        }
+
+        var schema = ChangeEnvelope.ParseSchemaJson(bytes);
+        _lastHeaderColumns = schema.Columns.Select(f => new TopicColumn(f, default)).ToList();
+        _lastHeader = bytes;
+        return _lastHeaderColumns;
     }
 
     private static JsonDocument? KeyDocument(byte[]? key)

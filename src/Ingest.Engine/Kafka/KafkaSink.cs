@@ -89,6 +89,11 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
             {
                 _reassigned = true;
                 _eof.Clear();
+                if (parts.Count > 0)
+                {
+                    LogAssigned(logger, connection.Name, Describe(parts));
+                }
+
                 return parts.Select(tp => new TopicPartitionOffset(tp, StartOffset(tp))).ToList();
             })
             .SetPartitionsRevokedHandler((_, _) =>
@@ -201,6 +206,11 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
 
         return min < 0 ? Offset.Beginning : new Offset(min + 1);
     }
+
+    /// <summary>Partitions as <c>topic[0,2] topic2[1]</c>.</summary>
+    internal static string Describe(IEnumerable<TopicPartition> parts) =>
+        string.Join(" ", parts.GroupBy(tp => tp.Topic, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => $"{g.Key}[{string.Join(",", g.Select(tp => tp.Partition.Value).Order())}]"));
 
     private static string AppId(TopicPartition tp) => $"kafka:{tp.Topic}:{tp.Partition.Value}";
 
@@ -354,6 +364,9 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection} (kafka sink): {Topic} partition {Partition} offset {Offset} went to the dead-letter table: {Error}")]
     private static partial void LogDeadLetter(ILogger logger, string connection, string topic, int partition, long offset, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection} (kafka sink): assigned {Partitions}")]
+    private static partial void LogAssigned(ILogger logger, string connection, string partitions);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection} (kafka sink): closing the consumer failed: {Error}")]
     private static partial void LogCloseFailed(ILogger logger, string connection, string error);
