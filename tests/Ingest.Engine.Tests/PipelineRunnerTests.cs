@@ -69,6 +69,22 @@ public sealed class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task Lag_is_the_time_from_the_sources_commit_of_the_newest_committed_row_to_its_lake_commit()
+    {
+        using var dir = new TempDir();
+        var fake = new FakeConnector { Rows = 30 };
+
+        var (result, status) = await RunAsync(dir, new() { ["fake"] = fake }, "  - {name: a, connector: fake, config: {host: h}}\n");
+
+        Assert.True(result.Succeeded);
+        var items = status.Connections["a"].Streams["items"];
+
+        // The fake's row i was committed at the source at 1_700_000_000 s + i microseconds (2023-11-14).
+        var sourceCommit = DateTimeOffset.UnixEpoch.AddTicks((1_700_000_000_000_000 + 29) * 10);
+        Assert.Equal(items.LastCommitAt!.Value - sourceCommit, items.Lag);
+    }
+
+    [Fact]
     public async Task Fatal_failure_stops_only_its_own_connection()
     {
         using var dir = new TempDir();

@@ -27,6 +27,9 @@ public sealed record StreamSnapshot(string Name, string Mode, string TablePath, 
 {
     /// <summary>The connector's latest note about the stream (a quota wait, a fallback), or null.</summary>
     public string? Message { get; init; }
+
+    /// <summary>Milliseconds from the source's commit of the newest committed change to its lake commit, or null.</summary>
+    public long? LagMilliseconds { get; init; }
 }
 
 /// <summary>A connection's state as a worker sees it.</summary>
@@ -284,6 +287,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
             return new StreamSnapshot(s.Name, t.Mode.ToString().ToLowerInvariant(), t.TablePath, s.Phase?.ToString().ToLowerInvariant(), s.RowsRead, s.RowsCommitted, s.LastCommitVersion, s.LastCommitAt)
             {
                 Message = s.Message,
+                LagMilliseconds = s.Lag is { } lag ? (long)lag.TotalMilliseconds : null,
             };
         }).ToList();
         return new ConnectionSnapshot(r.Connection.Name, state, cs.Error, cs.Restarts, cs.CaughtUp, r.StartedAt, streams);

@@ -26,6 +26,10 @@ internal sealed partial class ConnectionRunner(
     ConnectionStatus status)
 {
     private readonly string _name = connection.Name;
+
+    // Source time of the newest row read, and of the newest row a checkpoint covers, per stream (for the lag).
+    private readonly Dictionary<string, long> _readSourceMicros = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _coveredSourceMicros = new(StringComparer.Ordinal);
     private bool _checked;
 
     private RunOptions Options => options;
@@ -352,6 +356,11 @@ internal sealed partial class ConnectionRunner(
                         }
 
                         sink.Track(batch);
+                        if (batch.Length > 0 && batch.SourceTimestampsMicros[batch.Length - 1] > 0)
+                        {
+                            _readSourceMicros[batch.Stream] = batch.SourceTimestampsMicros[batch.Length - 1];
+                        }
+
                         if (Validate(batch, schemas[batch.Stream], lastPositions) is { } changed)
                         {
                             // The source changed the stream's shape mid-read: each table applies its schema policy first.
@@ -383,6 +392,11 @@ internal sealed partial class ConnectionRunner(
                         break;
                     case Checkpoint checkpoint:
                         status.Backfills.Cover();
+                        foreach (var (stream, readMicros) in _readSourceMicros)
+                        {
+                            _coveredSourceMicros[stream] = readMicros;
+                        }
+
                         sink.Cover(checkpoint);
                         if (sink.Due(commit))
                         {
@@ -634,6 +648,10 @@ internal sealed partial class ConnectionRunner(
                 ss.AddCommitted(t.RowsCommitted - before);
                 ss.LastCommitVersion = result.Version;
                 ss.LastCommitAt = DateTimeOffset.UtcNow;
+                if (runner._coveredSourceMicros.TryGetValue(t.Target.Stream.Name, out var sourceMicros))
+                {
+                    ss.Lag = ss.LastCommitAt.Value - DateTimeOffset.UnixEpoch.AddTicks(sourceMicros * 10);
+                }
                 LogCommit(runner.Logger, runner._name, t.Target.Stream.Name, result.Version, t.RowsCommitted - before, seq);
             }
 

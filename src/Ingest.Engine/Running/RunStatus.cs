@@ -94,6 +94,12 @@ public sealed class StreamStatus(string name)
     /// <summary>When the last commit happened.</summary>
     public DateTimeOffset? LastCommitAt { get; set; }
 
+    /// <summary>
+    /// Lag at the last commit: how long after the source committed its newest change the lake committed it (the
+    /// source timestamp of the last committed row to the commit time); null until a commit covers a row with a source time.
+    /// </summary>
+    public TimeSpan? Lag { get; set; }
+
     internal void AddRead(long n) => Interlocked.Add(ref _rowsRead, n);
 
     internal void AddCommitted(long n) => Interlocked.Add(ref _rowsCommitted, n);

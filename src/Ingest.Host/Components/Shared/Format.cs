@@ -29,5 +29,16 @@ internal static class Format
             : t.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
     }
 
+    /// <summary>A lag in milliseconds: ms under a second, then s, min, h, d ("-" when unknown).</summary>
+    public static string Lag(long? milliseconds) => milliseconds switch
+    {
+        null => "-",
+        < 1000 => $"{Math.Max(0, milliseconds.Value)} ms",
+        < 60_000 => (milliseconds.Value / 1000.0).ToString("0.0", CultureInfo.InvariantCulture) + " s",
+        < 3_600_000 => (milliseconds.Value / 60_000.0).ToString("0.0", CultureInfo.InvariantCulture) + " min",
+        < 86_400_000 => (milliseconds.Value / 3_600_000.0).ToString("0.0", CultureInfo.InvariantCulture) + " h",
+        _ => (milliseconds.Value / 86_400_000.0).ToString("0", CultureInfo.InvariantCulture) + " d",
+    };
+
     public static string Time(DateTimeOffset? at) => at?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? "-";
 }
