@@ -31,7 +31,9 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
         });
         var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = server.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        context.SetDefaultTimeout(20_000);
+        // Generous: the suite runs test assemblies in parallel on two cores, and a save round-trips through the bus.
+        context.SetDefaultTimeout(45_000);
+        context.SetDefaultNavigationTimeout(45_000);
         _page = await context.NewPageAsync();
         Directory.CreateDirectory(Screenshots);
     }
