@@ -21,19 +21,6 @@ public class DeltaWriteBenchmarks
     private const int BatchRows = 131_072;
     private const int Changes = 10_000;
 
-    private static readonly StreamSchema Schema = new([
-        new Field("id", DataType.Int64, false),
-        new Field("qty", DataType.Int32, false),
-        new Field("price", DataType.Decimal(12, 2), false),
-        new Field("amount", DataType.Decimal(18, 4)),
-        new Field("created_at", DataType.Timestamp, false),
-        new Field("updated_at", DataType.Timestamp),
-        new Field("name", DataType.String, false),
-        new Field("status", DataType.String),
-    ]);
-
-    private static readonly string[] Statuses = ["new", "paid", "shipped", "cancelled"];
-    private static readonly DateTimeOffset T0 = new(2024, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private string _root = "";
     private string _baseTable = "";
@@ -64,9 +51,9 @@ public class DeltaWriteBenchmarks
 
         // The merge target: 1M rows in 10 files, ids ascending (as an append-ordered table is).
         _baseTable = Path.Combine(_root, "base");
-        var table = DeltaTable.OpenOrCreateAsync(_baseTable, Schema, [], null, CancellationToken.None).GetAwaiter().GetResult();
+        var table = DeltaTable.OpenOrCreateAsync(_baseTable, OrderRows.Schema, [], null, CancellationToken.None).GetAwaiter().GetResult();
         table.MaxRowsPerFile = Rows / 10;
-        table.AppendAsync(Build(0, Rows, 0), new CommitOptions("WRITE"), CancellationToken.None).GetAwaiter().GetResult();
+        table.AppendAsync(OrderRows.Batches(0, Rows, 0, BatchRows), new CommitOptions("WRITE"), CancellationToken.None).GetAwaiter().GetResult();
 
         _spread = Pick(42, Rows, 0);
         _recent = Pick(43, 20_000, Rows - 20_000);
@@ -93,76 +80,15 @@ public class DeltaWriteBenchmarks
         cmd.ExecuteNonQuery();
     }
 
-    private static List<RecordBatch> Build(long start, long count, int version)
-    {
-        var batches = new List<RecordBatch>();
-        for (var s = start; s < start + count; s += BatchRows)
-        {
-            var n = (int)Math.Min(BatchRows, start + count - s);
-            batches.Add(Build(Enumerable.Range(0, n).Select(i => s + i).ToArray(), version));
-        }
-
-        return batches;
-    }
-
-    private static RecordBatch Build(long[] ids, int version)
-    {
-        var id = new Int64Array.Builder();
-        var qty = new Int32Array.Builder();
-        var price = new Decimal128Array.Builder((Apache.Arrow.Types.Decimal128Type)Schema.Columns[2].Type.ToArrowType());
-        var amount = new Decimal128Array.Builder((Apache.Arrow.Types.Decimal128Type)Schema.Columns[3].Type.ToArrowType());
-        var tsType = (Apache.Arrow.Types.TimestampType)DataType.Timestamp.ToArrowType();
-        var created = new TimestampArray.Builder(tsType);
-        var updated = new TimestampArray.Builder(tsType);
-        var name = new StringArray.Builder();
-        var status = new StringArray.Builder();
-        foreach (var i in ids)
-        {
-            id.Append(i);
-            qty.Append((int)(i % 1000) + version);
-            price.Append((i % 100000) / 100m);
-            if (i % 10 == 0)
-            {
-                amount.AppendNull();
-            }
-            else
-            {
-                amount.Append(i * 0.0001m);
-            }
-
-            created.Append(T0.AddSeconds(i));
-            if (i % 3 == 0)
-            {
-                updated.AppendNull();
-            }
-            else
-            {
-                updated.Append(T0.AddSeconds(i + 60 + version));
-            }
-
-            name.Append(string.Create(CultureInfo.InvariantCulture, $"customer-{i % 50000}"));
-            if (i % 7 == 0)
-            {
-                status.AppendNull();
-            }
-            else
-            {
-                status.Append(Statuses[i % 4]);
-            }
-        }
-
-        return new RecordBatch(Schema.ToArrowSchema(), [id.Build(), qty.Build(), price.Build(), amount.Build(), created.Build(), updated.Build(), name.Build(), status.Build()], ids.Length);
-    }
-
     // Writing hands a batch's buffers to Parquet: every iteration gets fresh ones.
     [IterationSetup(Target = nameof(DeltaAppend))]
-    public void FreshBatches() => _batches = Build(0, Rows, 0);
+    public void FreshBatches() => _batches = OrderRows.Batches(0, Rows, 0, BatchRows);
 
     [Benchmark(Description = "Delta append 1M x 8")]
     public async Task<long> DeltaAppend()
     {
         var path = Path.Combine(_root, "append-" + Guid.NewGuid().ToString("N")[..8]);
-        var table = await DeltaTable.OpenOrCreateAsync(path, Schema, [], null, CancellationToken.None);
+        var table = await DeltaTable.OpenOrCreateAsync(path, OrderRows.Schema, [], null, CancellationToken.None);
         var result = await table.AppendAsync(_batches, new CommitOptions("WRITE"), CancellationToken.None);
         Directory.Delete(path, recursive: true);
         return result.RowsWritten;
@@ -205,7 +131,7 @@ public class DeltaWriteBenchmarks
         var table = (await DeltaTable.TryOpenAsync(_workTable, CancellationToken.None))!;
         table.MaxRowsPerFile = Rows / 10;
         // The source's buffers go into the new files: a fresh batch each time (9k updates, 1k deletes).
-        var source = Build(keys, version: 1);
+        var source = OrderRows.Build(keys, version: 1);
         var result = await table.MergeAsync(new MergeRequest(source, _deletes, ["id"], null), new CommitOptions("MERGE"), CancellationToken.None);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"// merge ({what}): rewrote {result.FilesRemoved} of 10 files, wrote {result.FilesAdded} files, {result.RowsWritten} rows"));
         return result.FilesRemoved;

@@ -52,11 +52,11 @@ public class DeltaWriteLargeBenchmarks
         foreach (var mode in new[] { "cow", "dv" })
         {
             var config = mode == "dv" ? new Dictionary<string, string> { ["delta.enableDeletionVectors"] = "true" } : null;
-            var table = DeltaTable.OpenOrCreateAsync(Path.Combine(_root, "base-" + mode), DeltaMergeBenchmarks.Schema, [], config, CancellationToken.None).GetAwaiter().GetResult();
+            var table = DeltaTable.OpenOrCreateAsync(Path.Combine(_root, "base-" + mode), OrderRows.Schema, [], config, CancellationToken.None).GetAwaiter().GetResult();
             // One commit per 1M rows: the batches of one commit are held in memory.
             for (long s = 0; s < Rows; s += 1_000_000)
             {
-                table.AppendAsync(Build(s, Math.Min(1_000_000, Rows - s)), new CommitOptions("WRITE"), CancellationToken.None).GetAwaiter().GetResult();
+                table.AppendAsync(OrderRows.Batches(s, Math.Min(1_000_000, Rows - s), 0, BatchRows), new CommitOptions("WRITE"), CancellationToken.None).GetAwaiter().GetResult();
             }
         }
 
@@ -71,18 +71,6 @@ public class DeltaWriteLargeBenchmarks
         _deletes = _keys.Select((_, i) => i % 10 == 0).ToArray();
     }
 
-    private static List<RecordBatch> Build(long start, long count)
-    {
-        var batches = new List<RecordBatch>();
-        for (var s = start; s < start + count; s += BatchRows)
-        {
-            var n = (int)Math.Min(BatchRows, start + count - s);
-            batches.Add(DeltaMergeBenchmarks.Build(Enumerable.Range(0, n).Select(i => s + i).ToArray(), 0));
-        }
-
-        return batches;
-    }
-
     private void Exec(string sql)
     {
         using var cmd = _duck!.CreateCommand();
@@ -94,13 +82,13 @@ public class DeltaWriteLargeBenchmarks
         string.Create(CultureInfo.InvariantCulture, $"peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024)} MiB");
 
     [IterationSetup(Target = nameof(DeltaAppend))]
-    public void FreshBatches() => _batches = Build(0, Rows);
+    public void FreshBatches() => _batches = OrderRows.Batches(0, Rows, 0, BatchRows);
 
     [Benchmark(Description = "Delta append N x 8")]
     public async Task<long> DeltaAppend()
     {
         var path = Path.Combine(_root, "append-" + Guid.NewGuid().ToString("N")[..8]);
-        var table = await DeltaTable.OpenOrCreateAsync(path, DeltaMergeBenchmarks.Schema, [], null, CancellationToken.None);
+        var table = await DeltaTable.OpenOrCreateAsync(path, OrderRows.Schema, [], null, CancellationToken.None);
         var result = await table.AppendAsync(_batches, new CommitOptions("WRITE"), CancellationToken.None);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"// append: {result.FilesAdded} files, {result.RowsWritten} rows, {Peak()}"));
         _batches = [];
@@ -149,7 +137,7 @@ public class DeltaWriteLargeBenchmarks
     {
         var clock = Stopwatch.StartNew();
         var table = (await DeltaTable.TryOpenAsync(_workTable, CancellationToken.None))!;
-        var source = DeltaMergeBenchmarks.Build(_keys, version: 1);
+        var source = OrderRows.Build(_keys, version: 1);
         var result = await table.MergeAsync(new MergeRequest(source, _deletes, ["id"], null), new CommitOptions("MERGE"), CancellationToken.None);
         clock.Stop();
         var dvs = table.Describe().FilesWithDeletionVectors;
