@@ -143,6 +143,32 @@ public static partial class PipelineFile
             return result;
         }
 
+        private static readonly (string Name, SchemaPolicy Value)[] Policies =
+            [("evolve", SchemaPolicy.Evolve), ("fail", SchemaPolicy.Fail), ("rescue", SchemaPolicy.Rescue)];
+
+        /// <summary>
+        /// A scalar that must be one of <paramref name="choices"/>: sets <paramref name="value"/> and returns true, or
+        /// reports "expected a, b or c, got ..." with a did-you-mean hint and leaves <paramref name="value"/> as it was.
+        /// </summary>
+        private bool Choice<T>(YamlNode node, string path, (string Name, T Value)[] choices, ref T value)
+        {
+            var text = node is YamlScalarNode s ? s.Value : null;
+            foreach (var (name, v) in choices)
+            {
+                if (text == name)
+                {
+                    value = v;
+                    return true;
+                }
+            }
+
+            var names = choices.Select(c => c.Name).ToArray();
+            var expected = names.Length == 1 ? names[0] : string.Join(", ", names[..^1]) + " or " + names[^1];
+            var hint = text is null ? null : YamlJson.DidYouMean(text, names);
+            Error(node, path, $"expected {expected}, got {YamlJson.Describe(node)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
+            return false;
+        }
+
         private string? String(YamlNode node, string path)
         {
             if (node is YamlScalarNode s && !YamlJson.IsNull(s))
@@ -347,55 +373,27 @@ public static partial class PipelineFile
             }
             else
             {
-                var text = formatNode is YamlScalarNode f ? f.Value : null;
-                switch (text)
-                {
-                    case "debezium": format = InputFormat.Debezium; break;
-                    case "ingest": format = InputFormat.Ingest; break;
-                    default:
-                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["debezium", "ingest"]);
-                        Error(formatNode, path + ".format", $"expected debezium or ingest, got {YamlJson.Describe(formatNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
-                        ok = false;
-                        break;
-                }
+                ok &= Choice(formatNode, path + ".format", [("debezium", InputFormat.Debezium), ("ingest", InputFormat.Ingest)], ref format);
             }
 
             var mode = SinkMode.Merge;
             if (keys.TryGetValue("mode", out var modeNode))
             {
-                var text = modeNode is YamlScalarNode m ? m.Value : null;
-                switch (text)
+                if (modeNode is YamlScalarNode { Value: "overwrite" })
                 {
-                    case "append": mode = SinkMode.Append; break;
-                    case "merge": mode = SinkMode.Merge; break;
-                    case "history": mode = SinkMode.History; break;
-                    case "overwrite":
-                        Error(modeNode, path + ".mode", "mode overwrite is not available for Kafka inputs (a topic has no whole reads); use append, merge or history");
-                        ok = false;
-                        break;
-                    default:
-                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["append", "merge", "history"]);
-                        Error(modeNode, path + ".mode", $"expected append, merge or history, got {YamlJson.Describe(modeNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
-                        ok = false;
-                        break;
+                    Error(modeNode, path + ".mode", "mode overwrite is not available for Kafka inputs (a topic has no whole reads); use append, merge or history");
+                    ok = false;
+                }
+                else
+                {
+                    ok &= Choice(modeNode, path + ".mode", [("append", SinkMode.Append), ("merge", SinkMode.Merge), ("history", SinkMode.History)], ref mode);
                 }
             }
 
             var policy = SchemaPolicy.Evolve;
             if (keys.TryGetValue("schemaPolicy", out var policyNode))
             {
-                var text = policyNode is YamlScalarNode pn ? pn.Value : null;
-                switch (text)
-                {
-                    case "evolve": policy = SchemaPolicy.Evolve; break;
-                    case "fail": policy = SchemaPolicy.Fail; break;
-                    case "rescue": policy = SchemaPolicy.Rescue; break;
-                    default:
-                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["evolve", "fail", "rescue"]);
-                        Error(policyNode, path + ".schemaPolicy", $"expected evolve, fail or rescue, got {YamlJson.Describe(policyNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
-                        ok = false;
-                        break;
-                }
+                ok &= Choice(policyNode, path + ".schemaPolicy", Policies, ref policy);
             }
 
             var table = (name ?? "input") + "/{topic}";
@@ -664,34 +662,17 @@ public static partial class PipelineFile
             if (keys.TryGetValue("mode", out var modeNode))
             {
                 modeAt = YamlJson.At(modeNode);
-                var text = modeNode is YamlScalarNode m ? m.Value : null;
-                switch (text)
+                SinkMode chosen = default;
+                if (Choice(modeNode, path + ".mode", [("append", SinkMode.Append), ("merge", SinkMode.Merge), ("overwrite", SinkMode.Overwrite), ("history", SinkMode.History)], ref chosen))
                 {
-                    case "append": mode = SinkMode.Append; break;
-                    case "merge": mode = SinkMode.Merge; break;
-                    case "overwrite": mode = SinkMode.Overwrite; break;
-                    case "history": mode = SinkMode.History; break;
-                    default:
-                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["append", "merge", "overwrite", "history"]);
-                        Error(modeNode, path + ".mode", $"expected append, merge, overwrite or history, got {YamlJson.Describe(modeNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
-                        break;
+                    mode = chosen;
                 }
             }
 
             var policy = SchemaPolicy.Evolve;
             if (keys.TryGetValue("schemaPolicy", out var policyNode))
             {
-                var text = policyNode is YamlScalarNode pn ? pn.Value : null;
-                switch (text)
-                {
-                    case "evolve": policy = SchemaPolicy.Evolve; break;
-                    case "fail": policy = SchemaPolicy.Fail; break;
-                    case "rescue": policy = SchemaPolicy.Rescue; break;
-                    default:
-                        var hint = text is null ? null : YamlJson.DidYouMean(text, ["evolve", "fail", "rescue"]);
-                        Error(policyNode, path + ".schemaPolicy", $"expected evolve, fail or rescue, got {YamlJson.Describe(policyNode)}" + (hint is null ? "" : $"; did you mean '{hint}'?"));
-                        break;
-                }
+                Choice(policyNode, path + ".schemaPolicy", Policies, ref policy);
             }
 
             string? table = null;
