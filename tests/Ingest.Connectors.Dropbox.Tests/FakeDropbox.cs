@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Ingest.Testing;
 
 namespace Ingest.Connectors.Dropbox.Tests;
 
@@ -37,13 +37,7 @@ internal sealed class FakeDropbox : IDisposable
     public FakeDropbox(int pageSize = 2)
     {
         PageSize = pageSize;
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        BaseUrl = $"http://127.0.0.1:{port}/";
-        _listener.Prefixes.Add(BaseUrl);
-        _listener.Start();
+        BaseUrl = Loopback.Start(_listener) + "/";
         _loop = Task.Run(LoopAsync);
     }
 

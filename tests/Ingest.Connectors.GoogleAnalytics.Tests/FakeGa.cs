@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Ingest.Testing;
 
 namespace Ingest.Connectors.GoogleAnalytics.Tests;
 
@@ -51,13 +51,7 @@ internal sealed class FakeGa : IDisposable
 
     public FakeGa()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        BaseUrl = $"http://127.0.0.1:{port}";
-        _listener.Prefixes.Add(BaseUrl + "/");
-        _listener.Start();
+        BaseUrl = Loopback.Start(_listener);
         _loop = Task.Run(LoopAsync);
     }
 

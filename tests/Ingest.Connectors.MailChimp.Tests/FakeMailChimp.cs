@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Ingest.Testing;
 
 namespace Ingest.Connectors.MailChimp.Tests;
 
@@ -38,13 +38,7 @@ internal sealed class FakeMailChimp : IDisposable
 
     public FakeMailChimp()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        BaseUrl = $"http://127.0.0.1:{port}/3.0";
-        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        _listener.Start();
+        BaseUrl = Loopback.Start(_listener) + "/3.0";
         _loop = Task.Run(LoopAsync);
     }
 
@@ -90,6 +84,32 @@ internal sealed class FakeMailChimp : IDisposable
     public int MaxConcurrency => Volatile.Read(ref _maxInFlight);
 
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>
+    /// Waits until no request is being served and none has arrived for <paramref name="quiet"/>: requests a stopped
+    /// reader sent just before it cancelled can still reach the server after the reader is gone.
+    /// </summary>
+    public async Task WaitQuietAsync(TimeSpan quiet)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var seen = Requests;
+        var since = DateTime.UtcNow;
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            if (Requests != seen || Volatile.Read(ref _inFlight) > 0)
+            {
+                seen = Requests;
+                since = DateTime.UtcNow;
+            }
+            else if (DateTime.UtcNow - since >= quiet)
+            {
+                return;
+            }
+        }
+
+        throw new TimeoutException("The fake MailChimp kept receiving requests after the reader stopped.");
+    }
 
     /// <summary>Each request: when it arrived (fake's stopwatch), its path after /3.0/, status and the number of records answered.</summary>
     public List<(TimeSpan At, string Path, int Status, int Items)> Log { get; } = [];

@@ -334,6 +334,7 @@ public sealed class MailChimpConnectorTests
         var partial = await ReadAsync(Context(config, null), model, stopAfterCheckpoints: 6);
         var durable = model.Table("members").Count;
         Assert.InRange(durable, 1, 92);
+        await fake.WaitQuietAsync(TimeSpan.FromMilliseconds(500));
         var servedBefore = fake.Served(FakeMailChimp.IsMembers);
 
         await ReadAsync(Context(config, partial), model);

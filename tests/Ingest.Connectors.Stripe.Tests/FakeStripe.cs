@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using Ingest.Testing;
 
 namespace Ingest.Connectors.Stripe.Tests;
 
@@ -52,13 +52,7 @@ internal sealed class FakeStripe : IDisposable
             _objects[t] = [];
         }
 
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        BaseUrl = $"http://127.0.0.1:{port}";
-        _listener.Prefixes.Add(BaseUrl + "/");
-        _listener.Start();
+        BaseUrl = Loopback.Start(_listener);
         _loop = Task.Run(LoopAsync);
     }
 
