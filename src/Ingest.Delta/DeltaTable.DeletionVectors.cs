@@ -25,12 +25,11 @@ public sealed partial class DeltaTable
     /// with the DV it had), the file is re-added with the new DV and <c>tightBounds:false</c>, and updated and inserted
     /// rows are written to new files. A file whose rows are all deleted is removed. One DV file per commit.
     /// </summary>
-    private async Task<CommitResult> MergeWithDeletionVectorsAsync(MergeRequest request, CommitOptions options, LogState readState, DeltaSnapshot snapshot, int[] keyOrdinals, int versionOrdinal, CancellationToken ct)
+    private async Task<CommitResult> MergeWithDeletionVectorsAsync(MergeRequest request, CommitOptions options, LogState readState, DeltaSnapshot snapshot, int[] keyOrdinals, int versionOrdinal, FilePruning pruning, CancellationToken ct)
     {
         var source = request.Rows;
         var sourceKeys = keyOrdinals.Select(source.Column).ToArray();
         var index = new KeyIndex(sourceKeys, source.Length, request.KeyColumns);
-        var pruning = new FilePruning(source, snapshot.Schema, request.KeyColumns, snapshot.PartitionColumns);
         using var cdc = NewChangeDataWriter(snapshot);
 
         // Key (and version) columns only, unless the change feed needs the old rows whole.
@@ -177,7 +176,7 @@ public sealed partial class DeltaTable
                 await dvs.WriteAsync(_store, ct).ConfigureAwait(false);
             }
 
-            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns),
+            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning.MayContainAnyKey, MergePredicate(request.KeyColumns),
                 new MergeMetrics(source.Length, inserted, updated, deleted, 0, null, bytesRemoved), ct).ConfigureAwait(false);
             for (var i = 0; i < pending.Adds.Count; i++)
             {

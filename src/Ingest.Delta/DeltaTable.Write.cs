@@ -322,7 +322,7 @@ public sealed partial class DeltaTable
                 writer.Write(WithValidity(taken, toOrdinal, currentOrdinal, newTo.ToArray(), newCurrent.ToArray(), type));
             }
 
-            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns).Append($"target.{ScdColumns.IsCurrent}"),
+            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning.MayContainAnyKey, MergePredicate(request.KeyColumns).Append($"target.{ScdColumns.IsCurrent}"),
                 new MergeMetrics(source.Length, newRows.Count, closed - closedByDelete, closedByDelete, copied - closed, skipped, bytesRemoved), cancellationToken).ConfigureAwait(false);
             return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);
         }
@@ -444,16 +444,18 @@ public sealed partial class DeltaTable
     /// <summary>Table properties this library can set: they need no table feature it does not manage.</summary>
     private static readonly IReadOnlySet<string> RefusedProperties = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
-        "delta.enableChangeDataFeed", "delta.enableDeletionVectors", "delta.columnMapping.mode", "delta.enableRowTracking",
+        "delta.enableChangeDataFeed", "delta.columnMapping.mode", "delta.enableRowTracking",
         "delta.enableInCommitTimestamps", "delta.checkpointPolicy", "delta.enableIcebergCompatV1", "delta.enableIcebergCompatV2",
         "delta.columnMapping.maxColumnId",
     };
 
     /// <summary>
     /// Sets (value) or removes (null) table properties in one commit (Spark's <c>SET TBLPROPERTIES</c>): a new metaData with the
-    /// configuration changed. <c>delta.enableTypeWidening=true</c> also raises the protocol to 3/7 with typeWidening.
-    /// Properties that turn on a feature this library does not write (change data feed, deletion vectors, column mapping,
-    /// row tracking, in-commit timestamps, v2 checkpoints) are refused. Returns null when nothing changes.
+    /// configuration changed. <c>delta.enableTypeWidening=true</c> and <c>delta.enableDeletionVectors=true</c> also raise the
+    /// protocol to 3/7 with the feature (typeWidening, deletionVectors) in both feature lists, the features the old protocol
+    /// version implied listed explicitly (PROTOCOL.md "Table Features"); merges then mark rows deleted with deletion vectors.
+    /// Properties that turn on a feature this library does not write (change data feed, column mapping, row tracking,
+    /// in-commit timestamps, v2 checkpoints) are refused. Returns null when nothing changes.
     /// </summary>
     /// <exception cref="ArgumentException">A refused property, or a <c>delta.</c> property with an invalid value.</exception>
     public async Task<CommitResult?> SetPropertiesAsync(IReadOnlyDictionary<string, string?> changes, CancellationToken cancellationToken)
@@ -478,7 +480,7 @@ public sealed partial class DeltaTable
 
             var valid = key switch
             {
-                "delta.appendOnly" or "delta.enableTypeWidening" => value is "true" or "false",
+                "delta.appendOnly" or "delta.enableTypeWidening" or "delta.enableDeletionVectors" => value is "true" or "false",
                 "delta.checkpointInterval" or "delta.dataSkippingNumIndexedCols" => int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= (key == "delta.checkpointInterval" ? 1 : -1),
                 "delta.targetFileSize" => long.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var size) && size > 0,
                 "delta.deletedFileRetentionDuration" or "delta.logRetentionDuration" => value.StartsWith("interval ", StringComparison.Ordinal),
@@ -498,11 +500,28 @@ public sealed partial class DeltaTable
         }
 
         var protocol = readState.Protocol!;
-        var widening = WriterFeatures.IsTrue(config, "delta.enableTypeWidening") && !HasWriterFeature(protocol, "typeWidening") && !HasWriterFeature(protocol, "typeWidening-preview");
+        ProtocolAction? newProtocol = null;
+        if (WriterFeatures.IsTrue(config, "delta.enableTypeWidening") && !HasWriterFeature(protocol, "typeWidening") && !HasWriterFeature(protocol, "typeWidening-preview"))
+        {
+            newProtocol = WithFeature(protocol, "typeWidening");
+        }
+
+        if (WriterFeatures.IsTrue(config, "delta.enableDeletionVectors") && !HasWriterFeature(protocol, "deletionVectors"))
+        {
+            newProtocol = WithFeature(newProtocol ?? protocol, "deletionVectors");
+        }
+
+        if (newProtocol?.WriterFeatures?.FirstOrDefault(f => !WriterFeatures.CanWriteWith(f)) is { } unwritable)
+        {
+            throw new ArgumentException(
+                $"Raising the protocol of '{Path}' to 3/7 would list writer feature '{unwritable}' (implied by its writer version {protocol.MinWriterVersion}), "
+                + "which this library does not write; set the property with Spark instead.", nameof(changes));
+        }
+
         var pending = new PendingCommit
         {
             Options = new CommitOptions("SET TBLPROPERTIES"),
-            Protocol = widening ? WithFeature(protocol, "typeWidening") : null,
+            Protocol = newProtocol,
             Metadata = meta with { Configuration = config },
             IsBlindAppend = true,
             DefaultParameters =

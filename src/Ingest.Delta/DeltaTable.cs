@@ -368,7 +368,7 @@ public sealed partial class DeltaTable
     private readonly record struct MergeMetrics(long SourceRows, long Inserted, long Updated, long Deleted, long Copied, long? Skipped, long BytesRemoved);
 
     /// <summary>The commit of a copy-on-write merge: the files written replace <paramref name="removes"/>; a concurrent add that may hold a key conflicts.</summary>
-    private static async Task<PendingCommit> MergeCommitAsync(CommitOptions options, TableWriter writer, List<RemoveAction> removes, HashSet<string> readFiles, FilePruning pruning, IEnumerable<string> predicate, MergeMetrics m, CancellationToken ct)
+    private static async Task<PendingCommit> MergeCommitAsync(CommitOptions options, TableWriter writer, List<RemoveAction> removes, HashSet<string> readFiles, Func<AddFile, bool> conflictsWithAdd, IEnumerable<string> predicate, MergeMetrics m, CancellationToken ct)
     {
         var adds = await writer.FinishAsync(ct).ConfigureAwait(false);
         var metrics = new Dictionary<string, string>
@@ -395,7 +395,7 @@ public sealed partial class DeltaTable
             Adds = adds.ToList(),
             Removes = removes,
             ReadFiles = readFiles,
-            ConflictsWithAdd = pruning.MayContainAnyKey,
+            ConflictsWithAdd = conflictsWithAdd,
             RowsWritten = writer.RowsWritten,
             DefaultParameters = { ["predicate"] = new JsonArray(predicate.Select(p => (JsonNode)p).ToArray()).ToJsonString() },
             Metrics = metrics,
@@ -431,7 +431,12 @@ public sealed partial class DeltaTable
         }
     }
 
-    /// <summary>Copy-on-write merge by key; rewrites only files whose key stats may hold a changed key. One commit.</summary>
+    /// <summary>
+    /// Merge by key, one commit: copy-on-write (rewrites only files whose key stats may hold a changed key), or with
+    /// deletion vectors where the table enables them. A key is looked for in every partition (its row may have moved to
+    /// another one, and a delete carries only its key) unless the partition columns are key columns. When the source only
+    /// upserts keys no live file may hold, the rows are written as an append writes them.
+    /// </summary>
     public async Task<CommitResult> MergeAsync(MergeRequest request, CommitOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -445,14 +450,20 @@ public sealed partial class DeltaTable
         var keyOrdinals = request.KeyColumns.Select(k => schema.IndexOf(k) is var i and >= 0 ? i : throw new ArgumentException($"Key column '{k}' is not a column of the table ({schema}).", nameof(request))).ToArray();
         var versionOrdinal = request.VersionColumn is null ? -1
             : schema.IndexOf(request.VersionColumn) is var vi and >= 0 ? vi : throw new ArgumentException($"Version column '{request.VersionColumn}' is not a column of the table.", nameof(request));
+        var (onlyNewKeys, range, pruning) = ProbeNewKeys(request, snapshot);
+        if (onlyNewKeys)
+        {
+            return await MergeNewKeysAsync(request, options, readState, snapshot, keyOrdinals, range!, pruning, cancellationToken).ConfigureAwait(false);
+        }
+
+        pruning ??= new FilePruning(source, schema, request.KeyColumns, snapshot.PartitionColumns);
         if (WritesDeletionVectors(readState))
         {
-            return await MergeWithDeletionVectorsAsync(request, options, readState, snapshot, keyOrdinals, versionOrdinal, cancellationToken).ConfigureAwait(false);
+            return await MergeWithDeletionVectorsAsync(request, options, readState, snapshot, keyOrdinals, versionOrdinal, pruning, cancellationToken).ConfigureAwait(false);
         }
 
         var sourceKeys = keyOrdinals.Select(source.Column).ToArray();
         var index = new KeyIndex(sourceKeys, source.Length, request.KeyColumns);
-        var pruning = new FilePruning(source, schema, request.KeyColumns, snapshot.PartitionColumns);
 
         var matched = new bool[source.Length];
         var writeSource = new bool[source.Length];
@@ -570,7 +581,7 @@ public sealed partial class DeltaTable
                 writer.Write(fromSource.Count == source.Length ? source : ArrowKernels.Take(source, CollectionsMarshal.AsSpan(fromSource)));
             }
 
-            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning, MergePredicate(request.KeyColumns),
+            var pending = await MergeCommitAsync(options, writer, removes, readFiles, pruning.MayContainAnyKey, MergePredicate(request.KeyColumns),
                 new MergeMetrics(source.Length, inserted, updated, deleted, copied, null, bytesRemoved), cancellationToken).ConfigureAwait(false);
             await AddChangeFilesAsync(pending, cdc, cancellationToken).ConfigureAwait(false);
             return await CommitAsync(readState, pending, removes.Count, cancellationToken).ConfigureAwait(false);

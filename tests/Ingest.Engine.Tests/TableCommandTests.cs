@@ -98,12 +98,12 @@ public sealed class TablePropertiesCommandTests
         var path = dir.Combine("t");
         var table = await DeltaTable.OpenOrCreateAsync(path, FakeConnector.ItemsSchema, [], null, CancellationToken.None);
 
-        var refused = await Cli.RunAsync("table", "properties", path, "--set", "delta.enableDeletionVectors=true");
+        var refused = await Cli.RunAsync("table", "properties", path, "--set", "delta.enableRowTracking=true");
         var set = await Cli.RunAsync("table", "properties", path, "--set", "delta.enableTypeWidening=true", "--set", "delta.checkpointInterval=5");
         var describe = await Cli.RunAsync("table", "describe", path, "--json");
 
         Assert.Equal(2, refused.ExitCode);
-        Assert.Contains("delta.enableDeletionVectors", refused.Error, StringComparison.Ordinal);
+        Assert.Contains("delta.enableRowTracking", refused.Error, StringComparison.Ordinal);
         Assert.Equal(0, set.ExitCode);
         Assert.Contains("delta.checkpointInterval=5", set.Out, StringComparison.Ordinal);
         var protocol = JsonNode.Parse(describe.Out)!["protocol"]!;

@@ -23,14 +23,19 @@ internal sealed class ChangeDataWriter : IDisposable
 
     public ChangeDataWriter(ILogStore store, DeltaSnapshot snapshot, long maxRowsPerFile)
     {
+        CheckSchema(snapshot);
+        var schema = new StreamSchema([.. snapshot.Schema.Columns, new Field(ChangeTypeColumn, DataType.String, Nullable: false)]);
+        _arrowSchema = schema.ToArrowSchema();
+        _writer = new TableWriter(store, schema, snapshot.PartitionColumns, snapshot.Configuration, maxRowsPerFile, Folder, "cdc");
+    }
+
+    /// <summary>Refuses a table whose schema has the column the change data feed reserves.</summary>
+    public static void CheckSchema(DeltaSnapshot snapshot)
+    {
         if (snapshot.Schema.IndexOf(ChangeTypeColumn) >= 0)
         {
             throw new NotSupportedException($"The table has a column named '{ChangeTypeColumn}', which the change data feed reserves; disable delta.enableChangeDataFeed or rename the column.");
         }
-
-        var schema = new StreamSchema([.. snapshot.Schema.Columns, new Field(ChangeTypeColumn, DataType.String, Nullable: false)]);
-        _arrowSchema = schema.ToArrowSchema();
-        _writer = new TableWriter(store, schema, snapshot.PartitionColumns, snapshot.Configuration, maxRowsPerFile, Folder, "cdc");
     }
 
     /// <summary>Whether the table records its changes (<c>delta.enableChangeDataFeed=true</c>).</summary>

@@ -10,7 +10,9 @@ namespace Ingest.Delta.Operations;
 
 /// <summary>
 /// Decides from a file's stats (min/max/nullCount of the key columns) and partition values whether it may hold any
-/// source key. Source keys are converted once to comparable values and sorted on the first key column, so each file
+/// source key. Only partition columns that are key columns prune by partition: a key's stored row may sit in another
+/// partition than the source row's (its partition column changed, or a delete carries only its key), so with a key that
+/// does not include the partition columns every partition is searched, by key stats alone. Source keys are converted once to comparable values and sorted on the first key column, so each file
 /// costs a binary search plus a walk over the source keys inside its range, not a pass over the whole source.
 /// </summary>
 internal sealed class FilePruning
@@ -32,20 +34,22 @@ internal sealed class FilePruning
         _keyOrdinals = keyColumns.Select(schema.IndexOf).ToArray();
         var partitionSet = new HashSet<string>(partitionColumns, StringComparer.OrdinalIgnoreCase);
         _keyIsPartition = _keyOrdinals.Select(o => partitionSet.Contains(schema.Columns[o].Name)).ToArray();
-        _partitionNames = partitionColumns;
-        if (partitionColumns.Count > 0)
+        // The partition columns that are part of the key: for those the source row's value is the stored row's.
+        var keySet = new HashSet<string>(keyColumns, StringComparer.OrdinalIgnoreCase);
+        _partitionNames = partitionColumns.Where(keySet.Contains).ToList();
+        if (_partitionNames.Count > 0)
         {
             _sourcePartitionKeys = new string[_rows];
-            var values = new string?[partitionColumns.Count];
-            var ordinals = partitionColumns.Select(schema.IndexOf).ToArray();
+            var values = new string?[_partitionNames.Count];
+            var ordinals = _partitionNames.Select(schema.IndexOf).ToArray();
             for (var r = 0; r < _rows; r++)
             {
                 for (var p = 0; p < values.Length; p++)
                 {
-                    values[p] = Partitioning.Format(source.Column(ordinals[p]), r, schema.Columns[ordinals[p]].Type, partitionColumns[p]);
+                    values[p] = Partitioning.Format(source.Column(ordinals[p]), r, schema.Columns[ordinals[p]].Type, _partitionNames[p]);
                 }
 
-                _sourcePartitionKeys[r] = Partitioning.Directory(partitionColumns, values);
+                _sourcePartitionKeys[r] = Partitioning.Directory(_partitionNames, values);
             }
         }
 
@@ -77,7 +81,17 @@ internal sealed class FilePruning
         }
 
         _sortedByFirstKey = sorted.ToArray();
-        System.Array.Sort(_sortedByFirstKey, (a, b) => first[a]!.Value.CompareTo(first[b]!.Value));
+        // Sources often come in key order (a snapshot read by primary key): then there is nothing to sort.
+        var ordered = true;
+        for (var i = 1; i < _sortedByFirstKey.Length && ordered; i++)
+        {
+            ordered = first[_sortedByFirstKey[i - 1]]!.Value.CompareTo(first[_sortedByFirstKey[i]]!.Value) <= 0;
+        }
+
+        if (!ordered)
+        {
+            System.Array.Sort(_sortedByFirstKey, (a, b) => first[a]!.Value.CompareTo(first[b]!.Value));
+        }
     }
 
     public bool MayContainAnyKey(AddFile file)
@@ -183,7 +197,7 @@ internal sealed class FilePruning
     }
 
     /// <summary>What a file's stats say about one key column.</summary>
-    private readonly record struct Bound(StatValue? Min, StatValue? Max, bool MayHoldNull, bool MayHoldValue)
+    internal readonly record struct Bound(StatValue? Min, StatValue? Max, bool MayHoldNull, bool MayHoldValue)
     {
         public static readonly Bound Unknown = new(null, null, true, true);
 
@@ -211,6 +225,166 @@ internal sealed class FilePruning
             return (Min is null || v.CompareTo(Min.Value) >= 0) && (Max is null || v.CompareTo(Max.Value) <= 0);
         }
     }
+}
+
+/// <summary>
+/// The source's key range: per key column its least and greatest value and whether it holds a null, found in one typed
+/// pass without a value per row. A cheap first check before <see cref="FilePruning"/>: a file whose stats miss the range
+/// on any key column cannot hold a source key. Also tells whether the rows are in strictly ascending key order (then no
+/// key occurs twice).
+/// </summary>
+internal sealed class KeyRange
+{
+    private readonly StreamSchema _schema;
+    private readonly int[] _keyOrdinals;
+    private readonly bool[] _usable;
+    private readonly StatValue?[] _min;
+    private readonly StatValue?[] _max;
+    private readonly bool[] _hasNull;
+    private readonly bool[] _hasValue;
+
+    public KeyRange(RecordBatch source, StreamSchema schema, IReadOnlyList<string> keyColumns, IReadOnlyList<string> partitionColumns)
+    {
+        _schema = schema;
+        _keyOrdinals = keyColumns.Select(schema.IndexOf).ToArray();
+        var partitionSet = new HashSet<string>(partitionColumns, StringComparer.OrdinalIgnoreCase);
+        var n = _keyOrdinals.Length;
+        _usable = new bool[n];
+        _min = new StatValue?[n];
+        _max = new StatValue?[n];
+        _hasNull = new bool[n];
+        _hasValue = new bool[n];
+        var comparers = new Comparison<int>?[n];
+        for (var k = 0; k < n; k++)
+        {
+            var array = source.Column(_keyOrdinals[k]);
+            comparers[k] = Comparer(array);
+            _hasNull[k] = array.NullCount > 0;
+            _hasValue[k] = array.NullCount < source.Length;
+            // Partition columns have no stats in a file; types without a comparable form do not prune.
+            _usable[k] = comparers[k] is not null && !partitionSet.Contains(schema.Columns[_keyOrdinals[k]].Name);
+            if (comparers[k] is not { } compare || !_hasValue[k])
+            {
+                continue;
+            }
+
+            int lo = -1, hi = -1;
+            for (var r = 0; r < source.Length; r++)
+            {
+                if (array.IsNull(r))
+                {
+                    continue;
+                }
+
+                if (lo < 0)
+                {
+                    lo = hi = r;
+                    continue;
+                }
+
+                if (compare(r, lo) < 0)
+                {
+                    lo = r;
+                }
+                else if (compare(r, hi) > 0)
+                {
+                    hi = r;
+                }
+            }
+
+            _min[k] = StatValue.FromArray(array, lo);
+            _max[k] = StatValue.FromArray(array, hi);
+        }
+
+        StrictlyAscending = comparers.All(c => c is not null) && !_hasNull.Any(h => h) && Ascending(comparers, source.Length);
+    }
+
+    /// <summary>Whether the rows are in strictly ascending key order, no key null: then no key occurs twice.</summary>
+    public bool StrictlyAscending { get; }
+
+    private static bool Ascending(Comparison<int>?[] comparers, int rows)
+    {
+        for (var r = 1; r < rows; r++)
+        {
+            var c = 0;
+            for (var k = 0; k < comparers.Length && c == 0; k++)
+            {
+                c = comparers[k]!(r - 1, r);
+            }
+
+            if (c >= 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether the file's stats may hold a key inside the range on every key column (true when it has no stats).</summary>
+    public bool MayOverlap(AddFile file)
+    {
+        if (file.Stats is null)
+        {
+            return true;
+        }
+
+        JsonNode? stats;
+        try
+        {
+            stats = JsonNode.Parse(file.Stats);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return true;
+        }
+
+        if (stats is null)
+        {
+            return true;
+        }
+
+        var numRecords = stats["numRecords"]?.GetValue<long>();
+        if (numRecords == 0)
+        {
+            return false;
+        }
+
+        for (var k = 0; k < _keyOrdinals.Length; k++)
+        {
+            if (!_usable[k])
+            {
+                continue;
+            }
+
+            var b = FilePruning.Bound.FromStats(stats, _schema.Columns[_keyOrdinals[k]], numRecords);
+            var values = _hasValue[k] && b.MayHoldValue
+                && (b.Min is null || _max[k]!.Value.CompareTo(b.Min.Value) >= 0)
+                && (b.Max is null || _min[k]!.Value.CompareTo(b.Max.Value) <= 0);
+            if (!values && !(_hasNull[k] && b.MayHoldNull))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Compares two rows of the array in <see cref="StatValue"/> order; null for a type without one.</summary>
+    private static Comparison<int>? Comparer(IArrowArray array) => array switch
+    {
+        Int64Array x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        Int32Array x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        Int16Array x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        Int8Array x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        Date32Array x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        TimestampArray x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        DoubleArray x => (i, j) => x.Values[i].CompareTo(x.Values[j]),
+        FloatArray x => (i, j) => ((double)x.Values[i]).CompareTo(x.Values[j]),
+        Decimal128Array x => (i, j) => ArrowKernels.DecimalAt(x, i).CompareTo(ArrowKernels.DecimalAt(x, j)),
+        StringArray x => (i, j) => x.GetBytes(i).SequenceCompareTo(x.GetBytes(j)),
+        _ => null,
+    };
 }
 
 /// <summary>A key value or statistic in comparable form: integers, dates and timestamps as longs, decimals unscaled, strings as UTF-8 (Spark's order).</summary>

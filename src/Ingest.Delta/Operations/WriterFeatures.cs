@@ -23,6 +23,15 @@ internal static class WriterFeatures
         "vacuumProtocolCheck", "changeDataFeed", "columnMapping", "inCommitTimestamp",
     };
 
+    /// <summary>Features a writer honours by their absence: no column or property of the table uses them (checked above).</summary>
+    private static readonly IReadOnlySet<string> HonouredWhileUnused = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "checkConstraints", "generatedColumns",
+    };
+
+    /// <summary>Whether this library can write a table at writer version 7 listing <paramref name="feature"/> (while unused, for some).</summary>
+    public static bool CanWriteWith(string feature) => Supported.Contains(feature) || HonouredWhileUnused.Contains(feature);
+
     /// <summary>Why this library cannot change the table, or null when it can.</summary>
     /// <param name="state">The table.</param>
     /// <param name="removesData">The operation removes or changes rows.</param>
@@ -90,8 +99,10 @@ internal static class WriterFeatures
                 _ => !Supported.Contains(f),
             };
 
-            // Legacy versions list features a table may not use; an explicit list means the table supports them.
-            var refuse = protocol.MinWriterVersion == 7 ? !Supported.Contains(f) || used : used;
+            // Legacy versions imply features a table may not use; an explicit list may name them too (a table upgraded to
+            // writer 7 lists every feature its legacy version implied, PROTOCOL.md "Table Features for New and Existing
+            // Tables"): supported is not active, so those are refused only while in use.
+            var refuse = protocol.MinWriterVersion == 7 ? used || !(Supported.Contains(f) || HonouredWhileUnused.Contains(f)) : used;
             if (refuse)
             {
                 return f switch
