@@ -31,11 +31,11 @@ public class DeltaWriteLargeBenchmarks
     [Params(10_000_000)]
     public int Rows { get; set; }
 
-    [GlobalSetup]
-    public void Setup()
+    /// <summary>The append and COPY benchmarks: DuckDB's copy of the rows (the merge tables are not built for them).</summary>
+    [GlobalSetup(Targets = [nameof(DeltaAppend), nameof(DuckDbCopy)])]
+    public void SetupWrite()
     {
-        _root = Path.Combine(Path.GetTempPath(), "ingest-bench-large-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(_root);
+        CreateRoot();
         _duck = new DuckDBConnection("Data Source=:memory:");
         _duck.Open();
         Exec($"""
@@ -48,7 +48,13 @@ public class DeltaWriteLargeBenchmarks
               CASE WHEN i % 7 = 0 THEN NULL ELSE (['new', 'paid', 'shipped', 'cancelled'])[(i % 4) + 1] END AS status
             FROM range({Rows}) r(i)
             """);
+    }
 
+    /// <summary>The merge benchmarks: a base table of <see cref="Rows"/> rows per mode, copied fresh for each iteration.</summary>
+    [GlobalSetup(Targets = [nameof(MergeCopyOnWrite), nameof(MergeDeletionVectors)])]
+    public void SetupMerge()
+    {
+        CreateRoot();
         foreach (var mode in new[] { "cow", "dv" })
         {
             var config = mode == "dv" ? new Dictionary<string, string> { ["delta.enableDeletionVectors"] = "true" } : null;
@@ -69,6 +75,12 @@ public class DeltaWriteLargeBenchmarks
 
         _keys = keys.Order().ToArray();
         _deletes = _keys.Select((_, i) => i % 10 == 0).ToArray();
+    }
+
+    private void CreateRoot()
+    {
+        _root = Path.Combine(Path.GetTempPath(), "ingest-bench-large-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(_root);
     }
 
     private void Exec(string sql)

@@ -9,7 +9,9 @@ namespace Ingest.Delta.Operations;
 
 /// <summary>
 /// Writes rows with the table's schema into data files: one folder per partition (Hive style), partition columns
-/// left out of the Parquet, a new file whenever one reaches <see cref="MaxRowsPerFile"/>.
+/// left out of the Parquet, a new file whenever one reaches <see cref="MaxRowsPerFile"/>. Memory is bounded by
+/// <see cref="MaxOpenFiles"/> open files, each buffering at most one encoded row group of
+/// <see cref="DataFileWriter.RowGroupRows"/> rows: a batch that opens one more closes the one written least recently.
 /// </summary>
 internal sealed class TableWriter : IDisposable
 {
@@ -22,12 +24,15 @@ internal sealed class TableWriter : IDisposable
     private readonly IReadOnlyList<Field> _dataColumns;
     private readonly int _numIndexedCols;
     private readonly Dictionary<string, (string?[] Values, DataFileWriter Writer)> _open = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _lastWrite = new(StringComparer.Ordinal);
     private readonly List<(DataFileWriter Writer, Dictionary<string, string?> PartitionValues, string Stats)> _closed = [];
     private readonly List<AddFile> _added = [];
     private readonly List<string> _written = [];
     private readonly string _folder;
     private readonly string _namePrefix;
     private int _fileCounter;
+    private long _writes;
+    private int _maxOpenFiles = 64;
 
     /// <param name="store">Where the files go.</param>
     /// <param name="schema">The rows' schema (the table's, or the change data schema).</param>
@@ -58,6 +63,13 @@ internal sealed class TableWriter : IDisposable
     }
 
     public long MaxRowsPerFile { get; }
+
+    /// <summary>Most files open at once (one per partition written to); 64 unless set.</summary>
+    public int MaxOpenFiles
+    {
+        get => _maxOpenFiles;
+        set => _maxOpenFiles = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least one file must be open to write.");
+    }
 
     public long RowsWritten { get; private set; }
 
@@ -121,12 +133,18 @@ internal sealed class TableWriter : IDisposable
         {
             if (!_open.TryGetValue(dir, out var current))
             {
+                if (_open.Count >= MaxOpenFiles)
+                {
+                    FinishFile(_lastWrite.MinBy(e => e.Value).Key);
+                }
+
                 var name = $"{_folder}{dir}{_namePrefix}-{_fileCounter++:D5}-{Guid.NewGuid()}{(_namePrefix == "part" ? "-" : ".")}c000.snappy.parquet";
                 current = (values, new DataFileWriter(_store, name, _dataSchema, _dataColumns, _numIndexedCols));
                 _written.Add(name);
                 _open[dir] = current;
             }
 
+            _lastWrite[dir] = ++_writes;
             var room = MaxRowsPerFile - current.Writer.Rows;
             var take = (int)Math.Min(room, data.Length - offset);
             current.Writer.Write(offset == 0 && take == data.Length ? data : data.Slice(offset, take));
@@ -143,6 +161,7 @@ internal sealed class TableWriter : IDisposable
     {
         var (values, writer) = _open[dir];
         _open.Remove(dir);
+        _lastWrite.Remove(dir);
         var stats = writer.Close();
         var pv = new Dictionary<string, string?>(StringComparer.Ordinal);
         for (var i = 0; i < _partitionColumns.Count; i++)
@@ -207,6 +226,7 @@ internal sealed class TableWriter : IDisposable
         }
 
         _open.Clear();
+        _lastWrite.Clear();
         _closed.Clear();
     }
 }

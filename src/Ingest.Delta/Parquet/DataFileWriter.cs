@@ -6,36 +6,29 @@ using ParquetSharp;
 
 namespace Ingest.Delta.Parquet;
 
-/// <summary>One Parquet data file being written: Snappy (Spark's default), stats collected batch by batch.</summary>
+/// <summary>
+/// One Parquet data file being written: Snappy (Spark's default), row groups of <see cref="RowGroupRows"/> rows, stats
+/// collected batch by batch (columns in parallel), each batch's columns encoded in parallel. The Parquet writer opens on
+/// the first batch, which picks the dictionary-encoded columns (<see cref="DictionaryChoice"/>). Memory per open file:
+/// one encoded row group.
+/// </summary>
 internal sealed class DataFileWriter : IDisposable
 {
-    private readonly ParquetSharp.Arrow.FileWriter _writer;
+    /// <summary>Rows per row group: the writer buffers one encoded row group per open file.</summary>
+    public const int RowGroupRows = 128 * 1024;
+
+    private readonly Schema _dataSchema;
     private readonly StatsCollector _stats;
     private readonly INewFile _file;
+    private ParquetSharp.Arrow.FileWriter? _writer;
     private bool _closed;
 
     public DataFileWriter(ILogStore store, string relativePath, Schema dataSchema, IReadOnlyList<Field> dataColumns, int numIndexedCols)
     {
         RelativePath = relativePath;
+        _dataSchema = dataSchema;
         _stats = new StatsCollector(dataColumns, numIndexedCols);
-        using var builder = new WriterPropertiesBuilder();
-        builder.Compression(Compression.Snappy);
-        builder.MaxRowGroupLength(128 * 1024);
-        builder.CreatedBy("Ingest " + DeltaTable.EngineVersion);
-        using var props = builder.Build();
-        using var arrowBuilder = new ParquetSharp.Arrow.ArrowWriterPropertiesBuilder();
-        arrowBuilder.StoreSchema();
-        using var arrowProps = arrowBuilder.Build();
         _file = store.CreateFile(relativePath);
-        try
-        {
-            _writer = new ParquetSharp.Arrow.FileWriter(_file.Stream, dataSchema, props, arrowProps, leaveOpen: true);
-        }
-        catch
-        {
-            _file.Dispose();
-            throw;
-        }
     }
 
     public string RelativePath { get; }
@@ -51,7 +44,32 @@ internal sealed class DataFileWriter : IDisposable
 
         // Stats first: exporting the batch to Parquet (Arrow C data interface) moves its native buffers away.
         _stats.Add(batch);
+        _writer ??= Open(batch);
         _writer.WriteBufferedRecordBatch(batch);
+    }
+
+    private ParquetSharp.Arrow.FileWriter Open(RecordBatch? first)
+    {
+        using var builder = new WriterPropertiesBuilder();
+        builder.Compression(Compression.Snappy);
+        builder.MaxRowGroupLength(RowGroupRows);
+        builder.CreatedBy("Ingest " + DeltaTable.EngineVersion);
+        if (first is not null)
+        {
+            foreach (var column in DictionaryChoice.PlainColumns(first))
+            {
+                using var path = new ParquetSharp.Schema.ColumnPath([column]);
+                builder.DisableDictionary(path);
+            }
+        }
+
+        using var props = builder.Build();
+        using var arrowBuilder = new ParquetSharp.Arrow.ArrowWriterPropertiesBuilder();
+        arrowBuilder.StoreSchema();
+        // Encodes the columns of each batch in parallel (Arrow's CPU pool): the file's bytes are the same.
+        arrowBuilder.UseThreads(true);
+        using var arrowProps = arrowBuilder.Build();
+        return new ParquetSharp.Arrow.FileWriter(_file.Stream, _dataSchema, props, arrowProps, leaveOpen: true);
     }
 
     /// <summary>Closes the Parquet file (no more rows); returns the stats JSON. <see cref="CompleteAsync"/> publishes it.</summary>
@@ -59,9 +77,10 @@ internal sealed class DataFileWriter : IDisposable
     {
         if (!_closed)
         {
+            var writer = _writer ?? Open(null);
             _closed = true;
-            _writer.Close();
-            _writer.Dispose();
+            writer.Close();
+            writer.Dispose();
             _file.Stream.Dispose();
         }
 
@@ -78,8 +97,8 @@ internal sealed class DataFileWriter : IDisposable
             if (!_closed)
             {
                 _closed = true;
-                _writer.Close();
-                _writer.Dispose();
+                _writer?.Close();
+                _writer?.Dispose();
             }
         }
         finally

@@ -18,6 +18,9 @@ internal sealed class StatsCollector
     /// <summary>Spark's <c>delta.dataSkippingStringPrefixLength</c> default.</summary>
     public const int StringPrefixLength = 32;
 
+    /// <summary>Batches of at least this many rows get their columns scanned in parallel.</summary>
+    private const int ParallelRows = 16_384;
+
     private readonly List<(int Ordinal, StatNode Node)> _roots = [];
     private long _numRecords;
 
@@ -41,6 +44,13 @@ internal sealed class StatsCollector
     public void Add(RecordBatch batch)
     {
         _numRecords += batch.Length;
+        if (batch.Length >= ParallelRows && _roots.Count > 1)
+        {
+            // Columns are independent: one pass each, spread over the cores.
+            Parallel.For(0, _roots.Count, i => _roots[i].Node.Add(batch.Column(_roots[i].Ordinal), null));
+            return;
+        }
+
         foreach (var (ordinal, node) in _roots)
         {
             node.Add(batch.Column(ordinal), null);
@@ -202,6 +212,26 @@ internal abstract class StatNode
 
     protected static bool Valid(IArrowArray a, bool[]? parentValid, int i) => a.IsValid(i) && (parentValid is null || parentValid[i]);
 
+    /// <summary>Row validity read straight from the bitmap (and the enclosing structs'); <c>All</c> when no row is null.</summary>
+    protected readonly ref struct Validity
+    {
+        private readonly ReadOnlySpan<byte> _bitmap;
+        private readonly int _offset;
+        private readonly bool[]? _parent;
+
+        public Validity(IArrowArray a, bool[]? parentValid)
+        {
+            _bitmap = a.NullCount == 0 ? default : a.Data.Buffers[0].Span;
+            _offset = a.Offset;
+            _parent = parentValid;
+            All = _bitmap.IsEmpty && parentValid is null;
+        }
+
+        public bool All { get; }
+
+        public bool this[int i] => (_bitmap.IsEmpty || Apache.Arrow.BitUtility.GetBit(_bitmap, _offset + i)) && (_parent is null || _parent[i]);
+    }
+
     /// <summary>
     /// Folds the valid values of <paramref name="values"/> (the array's value span) into <paramref name="min"/> and
     /// <paramref name="max"/>, each converted to <typeparamref name="TStat"/>, and counts the nulls. Typed, never boxed.
@@ -214,9 +244,25 @@ internal abstract class StatNode
         TStat lo = min, hi = max;
         long nulls = 0;
         var any = false;
+        var valid = new Validity(a, parentValid);
+        if (valid.All)
+        {
+            // No nulls: one tight pass.
+            foreach (var x in values)
+            {
+                var v = TStat.CreateTruncating(x);
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+
+            min = lo;
+            max = hi;
+            return values.Length > 0;
+        }
+
         for (var i = 0; i < values.Length; i++)
         {
-            if (!Valid(a, parentValid, i))
+            if (!valid[i])
             {
                 nulls++;
                 continue;
@@ -497,6 +543,14 @@ internal sealed class DecimalNode(string name, int scale) : StatNode(name)
     public override void Add(IArrowArray array, bool[]? parentValid)
     {
         var a = (Decimal128Array)array;
+        if (BitConverter.IsLittleEndian)
+        {
+            // Arrow's decimal128 is a little-endian 16-byte integer: the buffer is an Int128 span.
+            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Int128>(a.ValueBuffer.Span).Slice(a.Offset, a.Length);
+            _any |= ScanMinMax(a, values, parentValid, ref _min, ref _max);
+            return;
+        }
+
         for (var i = 0; i < a.Length; i++)
         {
             if (!Valid(a, parentValid, i))
@@ -551,24 +605,36 @@ internal sealed class StringNode(string name) : StatNode(name)
         var a = (StringArray)array;
         // Track the batch's extremes by row and copy them once per batch: sorted input would otherwise copy every row.
         int minRow = -1, maxRow = -1;
+        var valid = new Validity(a, parentValid);
+        var offsets = a.ValueOffsets;
+        var data = a.ValueBuffer.Span;
+        ReadOnlySpan<byte> lo = _min, hi = _max;
         for (var i = 0; i < a.Length; i++)
         {
-            if (!Valid(a, parentValid, i))
+            if (!valid.All && !valid[i])
             {
                 NullCount++;
                 continue;
             }
 
             // Spark compares strings by their UTF-8 bytes.
-            var v = a.GetBytes(i);
-            if (minRow < 0 ? _min is null || v.SequenceCompareTo(_min) < 0 : v.SequenceCompareTo(a.GetBytes(minRow)) < 0)
+            var v = data[offsets[i]..offsets[i + 1]];
+            if (_min is null && minRow < 0)
             {
-                minRow = i;
+                minRow = maxRow = i;
+                lo = hi = v;
+                continue;
             }
 
-            if (maxRow < 0 ? _max is null || v.SequenceCompareTo(_max) > 0 : v.SequenceCompareTo(a.GetBytes(maxRow)) > 0)
+            if (v.SequenceCompareTo(lo) < 0)
+            {
+                minRow = i;
+                lo = v;
+            }
+            else if (v.SequenceCompareTo(hi) > 0)
             {
                 maxRow = i;
+                hi = v;
             }
         }
 
