@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Apache.Arrow;
 using Apache.Arrow.Types;
@@ -108,23 +109,60 @@ internal static class LakeColumns
         {
             arrays.Add(ValidFromArray(batch.SourceTimestampsMicros, start, length, ingestedAtMicros));
             arrays.Add(ArrowKernelsNullTimestamps(length));
-            var current = new ArrowBuffer.BitmapBuilder(length);
-            for (var i = 0; i < length; i++)
-            {
-                current.Append(true);
-            }
-
-            arrays.Add(new BooleanArray(current.Build(), ArrowBuffer.Empty, length, 0, 0));
+            arrays.Add(new BooleanArray(Bitmap(length, _ => true), ArrowBuffer.Empty, length, 0, 0));
         }
 
         return new RecordBatch(tableSchema, arrays, length);
     }
 
+    // The sink's own columns are written into one reused scratch builder per thread, then copied into native Arrow memory
+    // (Build): no managed arrays per batch to collect (the position column alone is 32 bytes a row, a large-object-heap
+    // array per batch), and the Parquet writer takes the native buffers as they are (the C data interface moves them).
+    [ThreadStatic]
+    private static ArrowBuffer.Builder<byte>? t_scratch;
+
+    private const int MaxScratchBytes = 4 << 20;
+
+    private static ArrowBuffer.Builder<byte> Scratch(int bytes, out Span<byte> span)
+    {
+        var scratch = bytes <= MaxScratchBytes ? t_scratch ??= new ArrowBuffer.Builder<byte>(bytes) : new ArrowBuffer.Builder<byte>(bytes);
+        scratch.Clear();
+        scratch.Resize(bytes);
+        span = scratch.Span[..bytes];
+        return scratch;
+    }
+
+    private static ArrowBuffer Offsets(int length, int width)
+    {
+        var scratch = Scratch((length + 1) * sizeof(int), out var span);
+        var offsets = MemoryMarshal.Cast<byte, int>(span);
+        for (var i = 0; i <= length; i++)
+        {
+            offsets[i] = i * width;
+        }
+
+        return scratch.Build();
+    }
+
+    private static ArrowBuffer Bitmap(int length, Func<int, bool> bit)
+    {
+        var scratch = Scratch((length + 7) / 8, out var span);
+        span.Clear();
+        for (var i = 0; i < length; i++)
+        {
+            if (bit(i))
+            {
+                span[i >> 3] |= (byte)(1 << (i & 7));
+            }
+        }
+
+        return scratch.Build();
+    }
+
     private static StringArray OpArray(ChangeOp[] ops, int start, int length)
     {
-        var offsets = new ArrowBuffer.Builder<int>(length + 1);
-        var bytes = new ArrowBuffer.Builder<byte>(length);
-        offsets.Append(0);
+        var offsets = Offsets(length, 1);
+        var scratch = Scratch(length, out var span);
         for (var i = 0; i < length; i++)
         {
             var op = ops[start + i];
@@ -133,84 +171,89 @@ internal static class LakeColumns
                 throw new InvalidOperationException($"Unknown change operation {(byte)op} in a batch.");
             }
 
-            bytes.Append((byte)op);
-            offsets.Append(i + 1);
+            span[i] = (byte)op;
         }
 
-        return new StringArray(length, offsets.Build(), bytes.Build(), ArrowBuffer.Empty, 0, 0);
+        return new StringArray(length, offsets, scratch.Build(), ArrowBuffer.Empty, 0, 0);
     }
 
     private static StringArray PositionArray(SourcePosition[] positions, int start, int length)
     {
-        var offsets = new ArrowBuffer.Builder<int>(length + 1);
-        var bytes = new ArrowBuffer.Builder<byte>(length * 32);
+        var offsets = Offsets(length, 32);
+        var scratch = Scratch(length * 32, out var span);
         Span<char> chars = stackalloc char[32];
-        Span<byte> utf8 = stackalloc byte[32];
-        offsets.Append(0);
         for (var i = 0; i < length; i++)
         {
             positions[start + i].Format(chars);
-            Encoding.ASCII.GetBytes(chars, utf8);
-            bytes.Append(utf8);
-            offsets.Append((i + 1) * 32);
+            Encoding.ASCII.GetBytes(chars, span.Slice(i * 32, 32));
         }
 
-        return new StringArray(length, offsets.Build(), bytes.Build(), ArrowBuffer.Empty, 0, 0);
+        return new StringArray(length, offsets, scratch.Build(), ArrowBuffer.Empty, 0, 0);
     }
 
     private static TimestampArray SourceTsArray(long[] micros, int start, int length)
     {
-        var values = new ArrowBuffer.Builder<long>(length);
-        var validity = new ArrowBuffer.BitmapBuilder(length);
-        var nulls = 0;
-        for (var i = 0; i < length; i++)
-        {
-            var v = micros[start + i];
-            values.Append(v);
-            validity.Append(v != 0);
-            if (v == 0)
-            {
-                nulls++;
-            }
-        }
-
-        return new TimestampArray(UtcMicros, values.Build(), nulls == 0 ? ArrowBuffer.Empty : validity.Build(), length, nulls, 0);
+        var nulls = micros.AsSpan(start, length).Count(0L);
+        var validity = nulls == 0 ? ArrowBuffer.Empty : Bitmap(length, i => micros[start + i] != 0);
+        var scratch = Scratch(length * sizeof(long), out var span);
+        micros.AsSpan(start, length).CopyTo(MemoryMarshal.Cast<byte, long>(span));
+        return new TimestampArray(UtcMicros, scratch.Build(), validity, length, nulls, 0);
     }
 
     private static TimestampArray ValidFromArray(long[] micros, int start, int length, long ingestedAtMicros)
     {
-        var values = new ArrowBuffer.Builder<long>(length);
+        var scratch = Scratch(length * sizeof(long), out var span);
+        var target = MemoryMarshal.Cast<byte, long>(span);
         for (var i = 0; i < length; i++)
         {
             var v = micros[start + i];
-            values.Append(v != 0 ? v : ingestedAtMicros);
+            target[i] = v != 0 ? v : ingestedAtMicros;
         }
 
-        return new TimestampArray(UtcMicros, values.Build(), ArrowBuffer.Empty, length, 0, 0);
+        return new TimestampArray(UtcMicros, scratch.Build(), ArrowBuffer.Empty, length, 0, 0);
     }
 
     private static TimestampArray ArrowKernelsNullTimestamps(int length)
     {
-        var values = new ArrowBuffer.Builder<long>(length);
-        var validity = new ArrowBuffer.BitmapBuilder(length);
-        for (var i = 0; i < length; i++)
-        {
-            values.Append(0);
-            validity.Append(false);
-        }
-
-        return new TimestampArray(UtcMicros, values.Build(), validity.Build(), length, length, 0);
+        var validity = Bitmap(length, _ => false);
+        var scratch = Scratch(length * sizeof(long), out var span);
+        span.Clear();
+        return new TimestampArray(UtcMicros, scratch.Build(), validity, length, length, 0);
     }
 
     private static TimestampArray ConstantTimestamp(long micros, int length)
     {
-        var values = new ArrowBuffer.Builder<long>(length);
-        for (var i = 0; i < length; i++)
+        var scratch = Scratch(length * sizeof(long), out var span);
+        MemoryMarshal.Cast<byte, long>(span).Fill(micros);
+        return new TimestampArray(UtcMicros, scratch.Build(), ArrowBuffer.Empty, length, 0, 0);
+    }
+
+    /// <summary>The bytes of a batch's Arrow buffers (children included): what holding it in memory costs.</summary>
+    public static long BufferBytes(RecordBatch batch)
+    {
+        long total = 0;
+        for (var c = 0; c < batch.ColumnCount; c++)
         {
-            values.Append(micros);
+            total += BufferBytes(batch.Column(c).Data);
         }
 
-        return new TimestampArray(UtcMicros, values.Build(), ArrowBuffer.Empty, length, 0, 0);
+        return total;
+    }
+
+    private static long BufferBytes(ArrayData data)
+    {
+        long total = 0;
+        foreach (var b in data.Buffers)
+        {
+            total += b.Length;
+        }
+
+        foreach (var child in data.Children ?? [])
+        {
+            total += BufferBytes(child);
+        }
+
+        return total + (data.Dictionary is { } d ? BufferBytes(d) : 0);
     }
 
     /// <summary>

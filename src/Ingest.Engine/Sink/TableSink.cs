@@ -39,6 +39,13 @@ internal sealed partial class TableSink
     private SourcePosition? _position;
     private DeltaOverwrite? _overwrite;
     private bool _replaced;
+    // Append tables stream: covered rows are written to data files at once (_staged), and pending rows once they exceed
+    // SpillBytes (_spill, which joins _staged when a checkpoint covers it). Only a commit references the files.
+    private DeltaAppend? _staged;
+    private DeltaAppend? _spill;
+    private SourcePosition? _lastCovered;
+    private SourcePosition? _lastSpilled;
+    private long _pendingBytes;
     private long _stagedRows;
     private bool _warnedUnchanged;
     private SourcePosition? _lastStaged;
@@ -85,6 +92,18 @@ internal sealed partial class TableSink
     public long PendingRows { get; private set; }
 
     public long? LastCommitVersion { get; private set; }
+
+    /// <summary>
+    /// Append tables: pending rows (not yet covered by a checkpoint) held in memory beyond this many bytes of Arrow buffers
+    /// are written to data files that only the commit after their checkpoint adds to the table.
+    /// </summary>
+    public long SpillBytes { get; set; } = 16L << 20;
+
+    /// <summary>Rows written to data files that no commit references yet (covered or not).</summary>
+    public long StagedRows => (_staged?.RowsWritten ?? 0) + (_spill?.RowsWritten ?? 0);
+
+    /// <summary>Whether rows go to data files when covered (or spilled) rather than at the commit: appends.</summary>
+    private bool Streams => Target.Mode == SinkMode.Append || (Target.Mode == SinkMode.Overwrite && _replaced);
 
     public long RowsCommitted { get; private set; }
 
@@ -408,6 +427,31 @@ internal sealed partial class TableSink
         }
         _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length) { Unchanged = unchanged });
         PendingRows += length;
+        if (Streams)
+        {
+            _pendingBytes += LakeColumns.BufferBytes(rows);
+            if (_pendingBytes >= SpillBytes)
+            {
+                // No checkpoint covers these rows yet: to files of their own, which join the commit their checkpoint allows.
+                _spill ??= Table.BeginAppend();
+                _lastSpilled = WriteAll(_spill, _pending) ?? _lastSpilled;
+            }
+        }
+    }
+
+    /// <summary>Writes the segments' rows (their buffers move to the Parquet writer) and forgets them; returns the last position written.</summary>
+    private SourcePosition? WriteAll(DeltaAppend append, List<Segment> segments)
+    {
+        SourcePosition? last = null;
+        foreach (var seg in segments)
+        {
+            append.Write(seg.Rows);
+            last = seg.Positions[seg.Start + seg.Length - 1];
+        }
+
+        segments.Clear();
+        _pendingBytes = 0;
+        return last;
     }
 
     /// <summary>Per segment row, the table ordinals of the (non-key) columns the source did not send; null when none.</summary>
@@ -598,9 +642,37 @@ internal sealed partial class TableSink
     /// <summary>A checkpoint arrived: what was pending is now covered by it.</summary>
     public void Cover()
     {
-        _covered.AddRange(_pending);
+        if (Streams)
+        {
+            if (_spill is { } spill)
+            {
+                _spill = null;
+                if (_staged is null)
+                {
+                    _staged = spill;
+                }
+                else
+                {
+                    _staged.Absorb(spill);
+                }
+
+                _lastCovered = _lastSpilled;
+                _lastSpilled = null;
+            }
+
+            if (_pending.Count > 0)
+            {
+                _staged ??= Table.BeginAppend();
+                _lastCovered = WriteAll(_staged, _pending) ?? _lastCovered;
+            }
+        }
+        else
+        {
+            _covered.AddRange(_pending);
+            _pending.Clear();
+        }
+
         CoveredRows += PendingRows;
-        _pending.Clear();
         PendingRows = 0;
     }
 
@@ -613,6 +685,19 @@ internal sealed partial class TableSink
             _ = DropStagedAsync(staged);
         }
 
+        foreach (var append in new[] { _staged, _spill })
+        {
+            if (append is not null)
+            {
+                _ = DropStagedAsync(append);
+            }
+        }
+
+        _staged = null;
+        _spill = null;
+        _lastCovered = null;
+        _lastSpilled = null;
+        _pendingBytes = 0;
         _pending.Clear();
         _covered.Clear();
         PendingRows = 0;
@@ -626,7 +711,7 @@ internal sealed partial class TableSink
     public Task<CommitResult> CommitAsync(long sequence, Checkpoint checkpoint, CancellationToken cancellationToken) =>
         CommitAsync(sequence, checkpoint, final: true, cancellationToken);
 
-    private static async Task DropStagedAsync(DeltaOverwrite staged)
+    private static async Task DropStagedAsync(IAsyncDisposable staged)
     {
         try
         {
@@ -671,6 +756,10 @@ internal sealed partial class TableSink
         if (_overwrite is not null)
         {
             last = _lastStaged;
+        }
+        else if (Streams)
+        {
+            last = _lastCovered;
         }
 
         var position = last is { } l && (_position is null || l > _position) ? l : _position;
@@ -737,6 +826,14 @@ internal sealed partial class TableSink
             rows = _stagedRows;
             _stagedRows = 0;
             _replaced = true;
+        }
+        else if (Streams && _staged is { } staged)
+        {
+            // The covered rows are in data files already: the commit adds them, with the txn and checkpoint.
+            _staged = null;
+            _lastCovered = null;
+            result = await staged.CommitAsync(options, cancellationToken);
+            rows = CoveredRows;
         }
         else if (segments.Count == 0)
         {
