@@ -24,32 +24,38 @@ internal readonly record struct EnvelopeSource(string Connector, string Connecti
 /// </summary>
 internal static class ChangeEnvelope
 {
-    /// <summary>The header naming the stream's schema (a hash of its columns).</summary>
+    /// <summary>
+    /// The header naming the stream's schema by its id (<see cref="SchemaId"/>): the schema itself is a record of the compacted
+    /// schemas topic (<see cref="SchemasTopic"/>), written in the same transaction before the first record that names it.
+    /// </summary>
     public const string SchemaHeader = "ingest.schema.id";
 
     /// <summary>
-    /// The header carrying the stream's columns (Delta's struct type JSON): <c>format: ingest</c> inputs type their columns by it
-    /// exactly. <see cref="KafkaSource"/> does not write it on every record yet: a few hundred bytes a record overflow the mock
-    /// cluster's partitions in the crash tests (a schema topic keyed by <see cref="SchemaHeader"/>'s id is the way on).
+    /// The header carrying the stream's columns in full (Delta's struct type JSON). Our source no longer writes it (a few hundred
+    /// bytes a record overflowed the mock cluster's partitions in the crash tests; <see cref="SchemaHeader"/> replaced it), but
+    /// sinks still read it from topics that carry it.
     /// </summary>
     public const string SchemaJsonHeader = "ingest.schema";
 
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
 
-    /// <summary>A stable id of a stream's columns: the first 16 hex digits of the SHA-256 of their description.</summary>
-    public static string SchemaId(StreamSchema schema)
+    /// <summary>A stable id of a stream's schema: the first 16 hex digits of the SHA-256 of its JSON (<see cref="SchemaJson"/>).</summary>
+    public static string SchemaId(StreamSchema schema) => SchemaId(SchemaJson(schema));
+
+    /// <summary>The id of a schema given as its JSON (<see cref="SchemaJson"/>).</summary>
+    public static string SchemaId(ReadOnlySpan<byte> schemaJson)
     {
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(schema.ToString()), hash);
+        SHA256.HashData(schemaJson, hash);
         return Convert.ToHexStringLower(hash[..8]);
     }
 
-    /// <summary>The stream's columns as <see cref="SchemaJsonHeader"/> carries them: Delta's struct type JSON, UTF-8.</summary>
+    /// <summary>The stream's columns as the schemas topic (and <see cref="SchemaJsonHeader"/>) carries them: Delta's struct type JSON, UTF-8.</summary>
     public static byte[] SchemaJson(StreamSchema schema) => Encoding.UTF8.GetBytes(schema.ToDeltaJson().ToJsonString());
 
-    /// <summary>Reads <see cref="SchemaJsonHeader"/>'s value back.</summary>
+    /// <summary>Reads a schema JSON back (<see cref="SchemaJsonHeader"/>'s value, or a schemas topic record's); <paramref name="what"/> names it in errors.</summary>
     /// <exception cref="FormatException">The value is not a Delta struct type JSON.</exception>
-    public static StreamSchema ParseSchemaJson(ReadOnlySpan<byte> json)
+    public static StreamSchema ParseSchemaJson(ReadOnlySpan<byte> json, string what = "header " + SchemaJsonHeader)
     {
         System.Text.Json.Nodes.JsonNode? node;
         try
@@ -58,7 +64,7 @@ internal static class ChangeEnvelope
         }
         catch (JsonException e)
         {
-            throw new FormatException($"header {SchemaJsonHeader} is not JSON: {e.Message}", e);
+            throw new FormatException($"{what} is not JSON: {e.Message}", e);
         }
 
         DataType parsed;
@@ -66,17 +72,24 @@ internal static class ChangeEnvelope
         {
             parsed = node is null ? DataType.String : DataType.FromDeltaJson(node);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException)
         {
-            throw new FormatException($"header {SchemaJsonHeader}: {e.Message}", e);
+            throw new FormatException($"{what}: {e.Message}", e);
         }
 
         if (parsed is not StructType type)
         {
-            throw new FormatException($"header {SchemaJsonHeader} is not a struct type");
+            throw new FormatException($"{what} is not a struct type");
         }
 
-        return new StreamSchema(type.Fields);
+        try
+        {
+            return new StreamSchema(type.Fields);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"{what}: {e.Message}", e);
+        }
     }
 
     /// <summary>The key of a row: its primary key columns as a JSON object, or null when the stream has no key.</summary>
@@ -192,9 +205,19 @@ internal static class ChangeEnvelope
         switch (array)
         {
             case TimestampArray t:
-                var value = (DateTimeOffset)ArrowValues.GetValue(t, row)!;
-                var ntz = string.IsNullOrEmpty(((Apache.Arrow.Types.TimestampType)t.Data.DataType).Timezone);
-                w.WriteStringValue(ntz ? value.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffff", CultureInfo.InvariantCulture) : value.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", CultureInfo.InvariantCulture));
+                // timestamp_ntz (no time zone) reads back as a DateTime, timestamp as a DateTimeOffset.
+                switch (ArrowValues.GetValue(t, row))
+                {
+                    case DateTimeOffset o:
+                        w.WriteStringValue(o.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", CultureInfo.InvariantCulture));
+                        break;
+                    case DateTime d:
+                        w.WriteStringValue(d.ToString("yyyy-MM-ddTHH:mm:ss.ffffff", CultureInfo.InvariantCulture));
+                        break;
+                    case var other:
+                        throw new InvalidOperationException($"a timestamp column read back as {other?.GetType().Name ?? "null"}");
+                }
+
                 break;
             case Date32Array d:
                 w.WriteNumberValue(d.Values[row]);

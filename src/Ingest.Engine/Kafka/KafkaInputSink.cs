@@ -17,8 +17,9 @@ namespace Ingest.Engine.Kafka;
 /// <summary>
 /// The sink of one <c>inputs:</c> entry: existing topics (Debezium's, or another pipeline's) into a table per topic, with
 /// <see cref="KafkaSink"/>'s exactly-once scheme (one txn per partition, seek to the table's versions + 1 on assignment).
-/// A table's columns come from the records: the stream's schema in our own topics' <see cref="ChangeEnvelope.SchemaJsonHeader"/>,
-/// else Kafka Connect's schema when they carry one, else their JSON values; new
+/// A table's columns come from the records: the stream's schema our own topics name in <see cref="ChangeEnvelope.SchemaHeader"/>
+/// (resolved in the schemas topic of the pipeline that wrote them, <see cref="SchemasTopic.For"/>) or carry in
+/// <see cref="ChangeEnvelope.SchemaJsonHeader"/>, else Kafka Connect's schema when they carry one, else their JSON values; new
 /// columns evolve the table (by the input's schema policy) after what came before them is committed. The primary key of
 /// merge and history tables is the record key's fields. Records that cannot be decoded, lack a key, or do not fit the
 /// table go to the dead-letter table beside it (<see cref="DeadLetterTable"/>), and the stream goes on.
@@ -31,9 +32,12 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
     private readonly Dictionary<string, TopicTable> _topics = new(StringComparer.Ordinal);
     private readonly Dictionary<TopicPartition, Offset> _handedOut = [];
     private readonly HashSet<TopicPartition> _eof = [];
+    private readonly Dictionary<string, SchemaCache> _schemas = new(StringComparer.Ordinal);
+    private HashSet<string> _clusterTopics = new(StringComparer.Ordinal);
+    private IAdminClient? _admin;
     private bool _reassigned;
-    private byte[]? _lastHeader;
-    private List<TopicColumn>? _lastHeaderColumns;
+    private StreamSchema? _lastSchema;
+    private List<TopicColumn>? _lastSchemaColumns;
 
     /// <summary>The consumer group of an input.</summary>
     public static string GroupId(KafkaTransport transport, string input) => $"{transport.TopicPrefix}.input.{input}";
@@ -75,13 +79,13 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
             .Build();
 
         // Tables of topics that exist now are read before the first assignment, so it starts where they are.
-        using (var admin = new DependentAdminClientBuilder(consumer.Handle).Build())
+        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
+        _admin = admin;
+        var metadata = await Task.Run(() => admin.GetMetadata(TimeSpan.FromSeconds(30)), stop);
+        _clusterTopics = metadata.Topics.Select(t => t.Topic).ToHashSet(StringComparer.Ordinal);
+        foreach (var topic in metadata.Topics.Select(t => t.Topic).Where(Wanted))
         {
-            var metadata = await Task.Run(() => admin.GetMetadata(TimeSpan.FromSeconds(30)), stop);
-            foreach (var topic in metadata.Topics.Select(t => t.Topic).Where(Wanted))
-            {
-                await TableAsync(topic, stop);
-            }
+            await TableAsync(topic, stop);
         }
 
         if (options.Once && _topics.Count == 0)
@@ -181,6 +185,14 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
                 t.Reset();
             }
 
+            foreach (var cache in _schemas.Values)
+            {
+                cache.Dispose();
+            }
+
+            _schemas.Clear();
+            _admin = null;
+
             try
             {
                 consumer.Close();
@@ -213,7 +225,7 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
                 $"topics {other.Topic} and {topic} would both write table {path}; put {{topic}} in the input's table path");
         }
 
-        t = new TopicTable(topic, path, await DeadLetterTable.OpenAsync(path, stop));
+        t = new TopicTable(topic, path, await DeadLetterTable.OpenAsync(path, stop), SchemasOf(topic));
         await t.RefreshAsync(stop);
         _topics[topic] = t;
         return t;
@@ -281,7 +293,7 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
             throw new FormatException("no source.position: not an envelope of an Ingest pipeline (use format: debezium)");
         }
 
-        var header = HeaderColumns(r.Message.Headers);
+        var header = HeaderColumns(t, r.Message.Headers, stop);
         var columns = header ?? (envelope.Schema is { } schema
             ? TopicColumns.FromConnectSchema(schema) ?? TopicColumns.Infer(envelope.Image, key)
             : TopicColumns.Infer(envelope.Image, key));
@@ -312,25 +324,45 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
     }
 
     /// <summary>
-    /// The columns our own topics name in <see cref="ChangeEnvelope.SchemaJsonHeader"/> (exact types: timestamps, decimals, dates,
-    /// nested), or null when the record has no such header. Parsed once per distinct header value.
+    /// The columns of the stream's schema a record of our own topics names (<see cref="ChangeEnvelope.SchemaHeader"/>, or in full
+    /// <see cref="ChangeEnvelope.SchemaJsonHeader"/>): exact types (timestamps, decimals, dates, binary, nested); null when the
+    /// record names none. Built once per schema.
     /// </summary>
-    private List<TopicColumn>? HeaderColumns(Headers? headers)
+    /// <exception cref="FormatException">The schema id is not in the schemas topic, or the schema is not valid.</exception>
+    private List<TopicColumn>? HeaderColumns(TopicTable t, Headers? headers, CancellationToken stop)
     {
-        if (headers is null || !headers.TryGetLastBytes(ChangeEnvelope.SchemaJsonHeader, out var bytes))
+        if (t.Schemas.Of(headers, stop) is not { } schema)
         {
             return null;
         }
 
-        if (_lastHeader is not null && bytes.AsSpan().SequenceEqual(_lastHeader))
+        if (!ReferenceEquals(schema, _lastSchema))
         {
-            return _lastHeaderColumns;
+            _lastSchemaColumns = schema.Columns.Select(f => new TopicColumn(f, default)).ToList();
+            _lastSchema = schema;
         }
 
-        var schema = ChangeEnvelope.ParseSchemaJson(bytes);
-        _lastHeaderColumns = schema.Columns.Select(f => new TopicColumn(f, default)).ToList();
-        _lastHeader = bytes;
-        return _lastHeaderColumns;
+        return _lastSchemaColumns;
+    }
+
+    /// <summary>
+    /// The schema cache of a topic: <c>P.schemas</c> for the longest prefix <c>P</c> of the topic that has one (topics another pipeline
+    /// wrote under its own prefix), else this transport's schemas topic. The cluster's topics are read again for a topic not seen yet.
+    /// </summary>
+    private SchemaCache SchemasOf(string topic)
+    {
+        if (!_clusterTopics.Contains(topic) && _admin is { } admin)
+        {
+            _clusterTopics = admin.GetMetadata(TimeSpan.FromSeconds(30)).Topics.Select(x => x.Topic).ToHashSet(StringComparer.Ordinal);
+        }
+
+        var name = SchemasTopic.For(topic, _clusterTopics, SchemasTopic.Name(transport));
+        if (!_schemas.TryGetValue(name, out var cache))
+        {
+            _schemas[name] = cache = new SchemaCache(transport, name, logger);
+        }
+
+        return cache;
     }
 
     private static JsonDocument? KeyDocument(byte[]? key)
@@ -421,8 +453,11 @@ internal sealed partial class KafkaInputSink(InputDefinition input, string lakeP
     }
 
     /// <summary>One topic's table: its columns so far, the rows not yet committed, and its txn versions.</summary>
-    private sealed class TopicTable(string topic, string tablePath, DeadLetterTable dead)
+    private sealed class TopicTable(string topic, string tablePath, DeadLetterTable dead, SchemaCache schemas)
     {
+        /// <summary>The schemas topic our records of this topic name their schemas in.</summary>
+        public SchemaCache Schemas { get; } = schemas;
+
         private readonly Dictionary<string, ColumnEncoding> _encodingByName = new(StringComparer.Ordinal);
         private ChangeBatchBuilder? _builder;
         private ColumnEncoding[]? _aligned;

@@ -93,7 +93,8 @@ internal static partial class KafkaRetry
 
                 status.State = ConnectionState.Failed;
                 status.Error = kind == ErrorKind.Transient ? $"gave up after {attempts} restarts: {Describe(e)}" : Describe(e);
-                LogFailed(logger, name, half, status.Error);
+                // An unexpected exception (not the connector's or the transport's own) is a bug: its stack goes to the log.
+                LogFailed(logger, name, half, status.Error, e is ConnectorException or KafkaException ? null : e);
                 return ConnectionState.Failed;
             }
         }
@@ -103,5 +104,5 @@ internal static partial class KafkaRetry
     private static partial void LogRetry(ILogger logger, string name, string half, int attempt, int max, double seconds, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Name} ({Half}): failed: {Error}")]
-    private static partial void LogFailed(ILogger logger, string name, string half, string error);
+    private static partial void LogFailed(ILogger logger, string name, string half, string error, Exception? exception);
 }

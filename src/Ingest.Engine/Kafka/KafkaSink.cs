@@ -6,6 +6,7 @@ using Ingest.Engine.Pipelines;
 using Ingest.Engine.Running;
 using Ingest.Engine.Sink;
 using Ingest.Sdk.Records;
+using Ingest.Sdk.Types;
 using Microsoft.Extensions.Logging;
 
 namespace Ingest.Engine.Kafka;
@@ -16,7 +17,10 @@ namespace Ingest.Engine.Kafka;
 /// Delta commit with version = the last offset written, and on every assignment a seek to the tables' txn versions + 1.
 /// Consumer offsets are committed after the Delta commit, for lag monitoring only. Revocation drops uncommitted rows
 /// (the next owner re-reads them from the tables' txn versions). A record that cannot be decoded or does not fit the table goes
-/// to the dead-letter table beside it (<see cref="DeadLetterTable"/>) and the stream goes on.
+/// to the dead-letter table beside it (<see cref="DeadLetterTable"/>) and the stream goes on. Records are decoded by the schema they
+/// name (<see cref="ChangeEnvelope.SchemaHeader"/>, resolved in the schemas topic, <see cref="SchemaCache"/>): exact types, and a
+/// schema the source changed mid-read changes the table by its schema policy, as on the embedded transport; an id the schemas topic
+/// does not have sends the record to the dead-letter table.
 /// </summary>
 internal sealed partial class KafkaSink(BoundConnection connection, KafkaTransport transport, CommitPolicy commit, RunOptions options, ILogger logger, ConnectionStatus status, Task? sourceDone)
 {
@@ -83,6 +87,7 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
         }
 
         await ReopenAsync(stop);
+        using var schemas = new SchemaCache(transport, SchemasTopic.Name(transport), logger);
         var config = KafkaClients.Consumer(transport, GroupId(transport, connection.Name));
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetPartitionsAssignedHandler((_, parts) =>
@@ -156,7 +161,7 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
                     else
                     {
                         _eof.Remove(r.TopicPartition);
-                        pending += Accept(r);
+                        pending += await AcceptAsync(r, schemas, stop);
                     }
                 }
 
@@ -222,16 +227,32 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
             {
                 t.Reset();
                 t.Sink = await TableSink.OpenAsync(connection.Name, t.Target, stop);
+                t.Builder = new ChangeBatchBuilder(t.Target.Stream.Name, t.Target.Stream.Schema);
+                t.Shape = null;
                 t.Dead = await DeadLetterTable.OpenAsync(t.Target.TablePath, stop);
                 t.Versions = t.Sink.Table.Snapshot.TxnVersions.Where(kv => kv.Key.StartsWith("kafka:", StringComparison.Ordinal)).ToDictionary(StringComparer.Ordinal);
             }
         }
     }
 
-    private int Accept(ConsumeResult<byte[]?, byte[]?> r)
+    private async ValueTask<int> AcceptAsync(ConsumeResult<byte[]?, byte[]?> r, SchemaCache schemas, CancellationToken stop)
     {
         var ts = _topics[r.Topic];
         var appId = AppId(r.TopicPartition);
+        StreamSchema? schema = null;
+        string? unresolved = null;
+        if (r.Message.Value is not null)
+        {
+            try
+            {
+                schema = schemas.Of(r.Message.Headers, stop);
+            }
+            catch (FormatException e)
+            {
+                unresolved = e.Message;
+            }
+        }
+
         var added = 0;
         foreach (var t in ts.Tables)
         {
@@ -242,6 +263,16 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
 
             try
             {
+                if (unresolved is not null)
+                {
+                    throw new FormatException(unresolved);
+                }
+
+                if (schema is not null && !ReferenceEquals(schema, t.Shape))
+                {
+                    await TakeSchemaAsync(t, schema, stop);
+                }
+
                 if (ChangeEnvelope.Decode(r.Message.Value, t.Builder, new SourcePosition(0, (ulong)r.Offset.Value)))
                 {
                     added++;
@@ -259,6 +290,35 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
 
         return added;
     }
+
+    /// <summary>
+    /// A record names a schema other than the table's rows so far: rows of the old shape go to the sink (which converts them when
+    /// the table changes), the table takes the new shape by its schema policy (<see cref="TableSink.ChangeSchemaAsync"/>), and later
+    /// rows are decoded in it.
+    /// </summary>
+    private async Task TakeSchemaAsync(TableState t, StreamSchema named, CancellationToken stop)
+    {
+        var incoming = t.Target.Columns is { } selected ? Select(named, selected) : named;
+        if (!SchemaChange.SameShape(incoming, t.Builder.Schema))
+        {
+            if (t.Builder.Count > 0)
+            {
+                // The sink reuses the batch's buffers until its commit: the table state holds it till then.
+                var rows = t.Builder.Build();
+                t.Held.Add(rows);
+                t.Sink!.Accept(rows, (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks / 10, copy: false);
+            }
+
+            await t.Sink!.ChangeSchemaAsync(incoming, stop);
+            t.Builder = new ChangeBatchBuilder(t.Target.Stream.Name, incoming);
+        }
+
+        t.Shape = named;
+    }
+
+    /// <summary>The selected columns of a schema, in the selection's order (those it lacks left out, as <see cref="ColumnProjection"/> does).</summary>
+    private static StreamSchema Select(StreamSchema schema, IReadOnlyList<string> columns) =>
+        new(columns.Select(schema.IndexOf).Where(i => i >= 0).Select(i => schema.Columns[i]).ToList());
 
     private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stop)
     {
@@ -304,6 +364,7 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
                 finally
                 {
                     batch.Dispose();
+                    t.ReleaseHeld();
                 }
             }
         }
@@ -337,13 +398,20 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
 
         public Dictionary<string, long> Versions { get; set; } = new(StringComparer.Ordinal);
 
-        public ChangeBatchBuilder Builder { get; } = new(target.Stream.Name, target.Stream.Schema);
+        /// <summary>The rows not yet handed to the sink, in the shape of the stream's schema now.</summary>
+        public ChangeBatchBuilder Builder { get; set; } = new(target.Stream.Name, target.Stream.Schema);
+
+        /// <summary>The last schema a record named that this table took (by reference: the cache hands out one object per id).</summary>
+        public StreamSchema? Shape { get; set; }
 
         /// <summary>The table's dead letters (open once the table is).</summary>
         public DeadLetterTable? Dead { get; set; }
 
         /// <summary>The last offset in <see cref="Builder"/> per partition.</summary>
         public Dictionary<int, long> Last { get; } = [];
+
+        /// <summary>Batches handed to <see cref="Sink"/> before a schema change, whose buffers it uses until its commit.</summary>
+        public List<ChangeBatch> Held { get; } = [];
 
         /// <summary>Drops rows not yet committed.</summary>
         public void Reset()
@@ -356,6 +424,17 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
             Last.Clear();
             Dead?.Reset();
             Sink?.Discard();
+            ReleaseHeld();
+        }
+
+        public void ReleaseHeld()
+        {
+            foreach (var b in Held)
+            {
+                b.Dispose();
+            }
+
+            Held.Clear();
         }
     }
 

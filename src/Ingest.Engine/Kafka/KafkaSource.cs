@@ -8,6 +8,7 @@ using Ingest.Engine.Pipelines;
 using Ingest.Engine.Running;
 using Ingest.Sdk.Connectors;
 using Ingest.Sdk.Records;
+using Ingest.Sdk.Types;
 using Microsoft.Extensions.Logging;
 
 namespace Ingest.Engine.Kafka;
@@ -17,6 +18,9 @@ namespace Ingest.Engine.Kafka;
 /// stream, and each transaction carries the records up to a checkpoint plus that checkpoint (to <c>&lt;prefix&gt;.offsets</c>,
 /// keyed by connection). The connector is acknowledged only after its transaction committed; a restart resumes from the
 /// last committed checkpoint (read with read_committed after <c>InitTransactions</c> fenced and aborted any older producer).
+/// Every record names its stream's schema by id (<see cref="ChangeEnvelope.SchemaHeader"/>); the schema itself goes to the
+/// compacted <c>&lt;prefix&gt;.schemas</c> topic (<see cref="SchemasTopic"/>) in the same transaction, before the first record naming it:
+/// once per schema and producer session, and again when the connector changes the stream's columns mid-read.
 /// </summary>
 internal sealed partial class KafkaSource(BoundConnection connection, KafkaTransport transport, CommitPolicy commit, RunOptions options, ILogger logger, ConnectionStatus status)
 {
@@ -58,14 +62,20 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
 
         var topics = streams.Values.ToDictionary(s => s.Name, s => new StreamTopic(
             transport.Topic(connection.Name, s.Name),
-            s.PrimaryKey.Select(k => s.Schema.IndexOf(k)).ToArray(),
-            [new Header(ChangeEnvelope.SchemaHeader, Encoding.UTF8.GetBytes(ChangeEnvelope.SchemaId(s.Schema)))]), StringComparer.Ordinal);
+            s,
+            connection.Targets.First(t => t.Stream.Name == s.Name).Columns), StringComparer.Ordinal);
+        var schemasTopic = SchemasTopic.Name(transport);
+
+        // Schema ids written in this producer's transactions (each schema once per session: a restart writes them again, so a
+        // schema record never sits only in an aborted transaction; the topic is compacted by id).
+        var written = new HashSet<string>(StringComparer.Ordinal);
 
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(KafkaClients.Producer(transport, $"{transport.TopicPrefix}.{connection.Name}")).Build();
         if (transport.CreateOffsetsTopic)
         {
             using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
             await OffsetsTopic.EnsureAsync(admin, transport.OffsetsTopic, OffsetsTopic.DefaultTimeout, logger, stop);
+            await OffsetsTopic.EnsureAsync(admin, schemasTopic, "schemas", OffsetsTopic.DefaultTimeout, logger, stop);
         }
 
         await Task.Run(() => producer.InitTransactions(ClientTimeout), stop);
@@ -91,18 +101,32 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
             {
                 switch (message)
                 {
-                    case ChangeBatch batch:
+                    case ChangeBatch received:
+                        if (!topics.TryGetValue(received.Stream, out var topic))
+                        {
+                            received.Dispose();
+                            throw new ConnectorException(ErrorKind.Fatal, $"connector '{connection.Definition.Connector}' sent rows of stream '{received.Stream}', which was not selected");
+                        }
+
+                        // The stream's column selection, as on the embedded transport: only these reach the topic (and its schema).
+                        var batch = topic.Columns is { } selected ? ColumnProjection.Project(received, selected) : received;
                         using (batch)
                         {
-                            if (!topics.TryGetValue(batch.Stream, out var topic))
-                            {
-                                throw new ConnectorException(ErrorKind.Fatal, $"connector '{connection.Definition.Connector}' sent rows of stream '{batch.Stream}', which was not selected");
-                            }
-
                             if (!inTransaction)
                             {
                                 producer.BeginTransaction();
                                 inTransaction = true;
+                            }
+
+                            if (topic.Follow(batch.Data.Schema) is { } changed)
+                            {
+                                LogSchemaChanged(logger, connection.Name, batch.Stream, topic.SchemaId, changed);
+                            }
+
+                            if (written.Add(topic.SchemaId))
+                            {
+                                // Before the first record naming it, in the same transaction: a consumer that sees the record finds the schema.
+                                Produce(producer, schemasTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(topic.SchemaId), Value = topic.SchemaJson });
                             }
 
                             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -276,7 +300,78 @@ internal sealed partial class KafkaSource(BoundConnection connection, KafkaTrans
         : s.SupportedSyncModes.Contains(SyncMode.Incremental) ? SyncMode.Incremental
         : s.SupportedSyncModes.Count > 0 ? s.SupportedSyncModes[0] : SyncMode.FullRefresh;
 
-    private sealed record StreamTopic(string Name, int[] KeyOrdinals, Headers Headers);
+    /// <summary>A stream's topic and the schema its records carry now (its id in every record's header).</summary>
+    private sealed class StreamTopic
+    {
+        private readonly StreamDescriptor _stream;
+        private Apache.Arrow.Schema? _matched;
+
+        public StreamTopic(string name, StreamDescriptor stream, IReadOnlyList<string>? columns)
+        {
+            Name = name;
+            _stream = stream;
+            Columns = columns;
+            Use(stream.Schema);
+        }
+
+        public string Name { get; }
+
+        /// <summary>The selected columns (<c>columns:</c>), or null for all.</summary>
+        public IReadOnlyList<string>? Columns { get; }
+
+        public StreamSchema Schema { get; private set; } = null!;
+
+        public string SchemaId { get; private set; } = null!;
+
+        public byte[] SchemaJson { get; private set; } = null!;
+
+        public int[] KeyOrdinals { get; private set; } = null!;
+
+        public Headers Headers { get; private set; } = null!;
+
+        /// <summary>Takes a batch's columns: when they differ from <see cref="Schema"/> (the source changed the stream mid-read), they become the schema; returns the change then, else null.</summary>
+        public string? Follow(Apache.Arrow.Schema batch)
+        {
+            if (ReferenceEquals(batch, _matched) || Sink.SchemaChange.Matches(batch, Schema))
+            {
+                _matched = batch;
+                return null;
+            }
+
+            StreamSchema incoming;
+            try
+            {
+                incoming = StreamSchema.FromArrow(batch);
+            }
+            catch (Exception e) when (e is NotSupportedException or ArgumentException)
+            {
+                throw new ConnectorException(ErrorKind.Fatal, $"stream '{_stream.Name}': a batch has columns the SDK cannot describe ({e.Message})");
+            }
+
+            var change = Sink.SchemaChange.DescribeAll(Schema, incoming);
+            Use(incoming);
+            _matched = batch;
+            return change;
+        }
+
+        private void Use(StreamSchema schema)
+        {
+            var keys = _stream.PrimaryKey.Select(schema.IndexOf).ToArray();
+            if (Array.IndexOf(keys, -1) is var lost and >= 0)
+            {
+                throw new ConnectorException(ErrorKind.Fatal, $"stream '{_stream.Name}' changed its schema during the read and no longer has its key column '{_stream.PrimaryKey[lost]}' (the record key of topic {Name})");
+            }
+
+            Schema = schema;
+            SchemaJson = ChangeEnvelope.SchemaJson(schema);
+            SchemaId = ChangeEnvelope.SchemaId(SchemaJson);
+            KeyOrdinals = keys;
+            Headers = [new Header(ChangeEnvelope.SchemaHeader, Encoding.UTF8.GetBytes(SchemaId))];
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Connection}.{Stream} (kafka source): the source changed the stream's schema ({Change}); its records now name schema {SchemaId}")]
+    private static partial void LogSchemaChanged(ILogger logger, string connection, string stream, string schemaId, string change);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Connection} (kafka source): failed: {Error}")]
     private static partial void LogFailed(ILogger logger, string connection, string error);
