@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Globalization;
+using System.Text;
 using Ingest.Sdk.Connectors;
 using Ingest.Sdk.Records;
 
@@ -39,6 +41,48 @@ internal static class PgText
         }
     }
 
+    /// <summary>
+    /// Sets column <paramref name="ordinal"/> from its text form in UTF-8 (as pgoutput sends it): strings, integers,
+    /// decimals and timestamps without allocating a string; other kinds through <see cref="Set(ChangeBatchBuilder, int, PgColumn, string)"/>.
+    /// </summary>
+    public static void SetUtf8(ChangeBatchBuilder builder, int ordinal, PgColumn column, ReadOnlySpan<byte> utf8)
+    {
+        switch (column.Kind)
+        {
+            case ColumnKind.Text or ColumnKind.TextCast:
+                builder.SetStringUtf8(ordinal, utf8);
+                return;
+            case ColumnKind.Int16 when Utf8Parser.TryParse(utf8, out short i16, out var n16) && n16 == utf8.Length:
+                builder.SetInt16(ordinal, i16);
+                return;
+            case ColumnKind.Int32 when Utf8Parser.TryParse(utf8, out int i32, out var n32) && n32 == utf8.Length:
+                builder.SetInt32(ordinal, i32);
+                return;
+            case ColumnKind.Int64 when Utf8Parser.TryParse(utf8, out long i64, out var n64) && n64 == utf8.Length:
+                builder.SetInt64(ordinal, i64);
+                return;
+            case ColumnKind.Boolean when utf8.Length == 1 && utf8[0] is (byte)'t' or (byte)'f':
+                builder.SetBoolean(ordinal, utf8[0] == (byte)'t');
+                return;
+            case ColumnKind.Decimal or ColumnKind.Timestamp or ColumnKind.TimestampTz when utf8.Length <= 128:
+                Span<char> chars = stackalloc char[utf8.Length];
+                var count = Encoding.UTF8.GetChars(utf8, chars);
+                if (column.Kind == ColumnKind.Decimal)
+                {
+                    builder.SetDecimalUnscaled(ordinal, Unscaled(chars[..count], column));
+                }
+                else
+                {
+                    builder.SetTimestampMicros(ordinal, Micros(chars[..count], column));
+                }
+
+                return;
+            default:
+                Set(builder, ordinal, column, Encoding.UTF8.GetString(utf8));
+                return;
+        }
+    }
+
     private static bool ParseBool(string text, PgColumn column) => text switch
     {
         "t" => true,
@@ -47,9 +91,12 @@ internal static class PgText
     };
 
     /// <summary>The unscaled value of a numeric text at the column's scale, rounded half away from zero (PostgreSQL's rule).</summary>
-    public static Int128 Unscaled(string text, PgColumn column)
+    public static Int128 Unscaled(string text, PgColumn column) => Unscaled(text.AsSpan(), column);
+
+    /// <summary>The unscaled value of a numeric text at the column's scale, rounded half away from zero (PostgreSQL's rule).</summary>
+    public static Int128 Unscaled(ReadOnlySpan<char> text, PgColumn column)
     {
-        var s = text.AsSpan();
+        var s = text;
         var negative = false;
         if (s.Length > 0 && (s[0] == '-' || s[0] == '+'))
         {
@@ -60,7 +107,7 @@ internal static class PgText
         if (s.Length == 0 || s.Contains('e') || s.Contains('E') || !char.IsAsciiDigit(s[0]) && s[0] != '.')
         {
             throw new ConnectorException(ErrorKind.Fatal,
-                $"column {column.Name} ({column.PgType}) holds '{text}', which {column.Type} cannot represent; set numericMapping to string or change the column type");
+                $"column {column.Name} ({column.PgType}) holds '{text.ToString()}', which {column.Type} cannot represent; set numericMapping to string or change the column type");
         }
 
         Int128 value = 0;
@@ -79,7 +126,7 @@ internal static class PgText
 
                 if (!char.IsAsciiDigit(ch))
                 {
-                    throw Bad(text, column);
+                    throw Bad(text.ToString(), column);
                 }
 
                 if (fraction >= 0)
@@ -108,7 +155,7 @@ internal static class PgText
         }
         catch (OverflowException)
         {
-            throw new ConnectorException(ErrorKind.Fatal, $"column {column.Name} ({column.PgType}) holds {text}, which does not fit {column.Type}; set numericMapping to string");
+            throw new ConnectorException(ErrorKind.Fatal, $"column {column.Name} ({column.PgType}) holds {text.ToString()}, which does not fit {column.Type}; set numericMapping to string");
         }
 
         return negative ? -value : value;
@@ -131,23 +178,30 @@ internal static class PgText
     }
 
     /// <summary>Microseconds since 1970-01-01 (UTC for timestamptz, wall clock for timestamp).</summary>
-    public static long Micros(string text, PgColumn column)
+    public static long Micros(string text, PgColumn column) => Micros(text.AsSpan(), column);
+
+    /// <summary>Microseconds since 1970-01-01 (UTC for timestamptz, wall clock for timestamp).</summary>
+    public static long Micros(ReadOnlySpan<char> text, PgColumn column)
     {
-        switch (text)
+        if (text.SequenceEqual("infinity"))
         {
-            case "infinity": return InfinityMicros;
-            case "-infinity": return MinusInfinityMicros;
+            return InfinityMicros;
+        }
+
+        if (text.SequenceEqual("-infinity"))
+        {
+            return MinusInfinityMicros;
         }
 
         // yyyy-MM-dd HH:mm:ss[.ffffff][(+|-)HH[:MM[:SS]]]
-        var s = text.AsSpan();
-        if (s.Length < 19 || s[10] != ' ' || !DateOnly.TryParseExact(s[..10], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        var s = text;
+        if (s.Length < 19 || s[10] != ' ' || IsoDay(s) is not { } day)
         {
-            throw Bad(text, column);
+            throw Bad(text.ToString(), column);
         }
 
-        var micros = ((date.DayNumber - EpochDay) * MicrosPerDay)
-            + (Two(s, 11, text, column) * 3_600_000_000L) + (Two(s, 14, text, column) * 60_000_000L) + (Two(s, 17, text, column) * 1_000_000L);
+        var micros = ((day - EpochDay) * MicrosPerDay)
+            + (Two(s, 11, column) * 3_600_000_000L) + (Two(s, 14, column) * 60_000_000L) + (Two(s, 17, column) * 1_000_000L);
         var i = 19;
         if (i < s.Length && s[i] == '.')
         {
@@ -172,28 +226,59 @@ internal static class PgText
         if (i < s.Length && (s[i] == '+' || s[i] == '-'))
         {
             var sign = s[i] == '-' ? -1 : 1;
-            var offset = Two(s, i + 1, text, column) * 3_600_000_000L;
+            var offset = Two(s, i + 1, column) * 3_600_000_000L;
             i += 3;
             if (i < s.Length && s[i] == ':')
             {
-                offset += Two(s, i + 1, text, column) * 60_000_000L;
+                offset += Two(s, i + 1, column) * 60_000_000L;
                 i += 3;
             }
 
             if (i < s.Length && s[i] == ':')
             {
-                offset += Two(s, i + 1, text, column) * 1_000_000L;
+                offset += Two(s, i + 1, column) * 1_000_000L;
                 i += 3;
             }
 
             micros -= sign * offset;
         }
 
-        return i == s.Length ? micros : throw Bad(text, column);
+        return i == s.Length ? micros : throw Bad(text.ToString(), column);
     }
 
-    private static long Two(ReadOnlySpan<char> s, int at, string text, PgColumn column) =>
-        at + 2 <= s.Length && char.IsAsciiDigit(s[at]) && char.IsAsciiDigit(s[at + 1]) ? ((s[at] - '0') * 10) + (s[at + 1] - '0') : throw Bad(text, column);
+    /// <summary>The day number of a <c>yyyy-MM-dd</c> prefix (years 1-9999), or null when it is not one.</summary>
+    private static int? IsoDay(ReadOnlySpan<char> s)
+    {
+        if (s.Length < 10 || s[4] != '-' || s[7] != '-')
+        {
+            return null;
+        }
+
+        var year = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            if (!char.IsAsciiDigit(s[i]))
+            {
+                return null;
+            }
+
+            year = (year * 10) + (s[i] - '0');
+        }
+
+        if (!char.IsAsciiDigit(s[5]) || !char.IsAsciiDigit(s[6]) || !char.IsAsciiDigit(s[8]) || !char.IsAsciiDigit(s[9]))
+        {
+            return null;
+        }
+
+        var month = ((s[5] - '0') * 10) + (s[6] - '0');
+        var dayOfMonth = ((s[8] - '0') * 10) + (s[9] - '0');
+        return year >= 1 && month is >= 1 and <= 12 && dayOfMonth >= 1 && dayOfMonth <= DateTime.DaysInMonth(year, month)
+            ? new DateOnly(year, month, dayOfMonth).DayNumber
+            : null;
+    }
+
+    private static long Two(ReadOnlySpan<char> s, int at, PgColumn column) =>
+        at + 2 <= s.Length && char.IsAsciiDigit(s[at]) && char.IsAsciiDigit(s[at + 1]) ? ((s[at] - '0') * 10) + (s[at + 1] - '0') : throw Bad(s.ToString(), column);
 
     /// <summary>A one-dimensional array literal (<c>{1,NULL,"a b"}</c>) as a list of CLR values for the SDK's array builder.</summary>
     public static List<object?> Array(string text, PgColumn column)

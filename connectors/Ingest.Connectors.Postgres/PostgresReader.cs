@@ -7,7 +7,7 @@ using Ingest.Sdk.Records;
 using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
-using Npgsql.Replication.PgOutput.Messages;
+using Npgsql.Replication.Internal;
 using NpgsqlTypes;
 
 namespace Ingest.Connectors.Postgres;
@@ -354,34 +354,14 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             }
 
             var builder = new ChangeBatchBuilder(table.StreamName, table.Schema, Math.Min(_options.ChunkSize, 65_536));
+            using var decoder = new PgCopyDecoder(table);
             var rowsDone = 0L;
             while (true)
             {
                 var keyed = table.PrimaryKey.Count > 0;
                 var sql = CopySql(table, keyed ? cursor.Key : null, keyed);
-                var count = 0;
-                var lastKey = new string[table.KeyOrdinals.Length];
-                await using (var copy = await conn.BeginBinaryExportAsync(sql, ct))
-                {
-                    while (await copy.StartRowAsync(ct) != -1)
-                    {
-                        cursor.Rows++;
-                        builder.BeginRow(ChangeOp.Read, new SourcePosition(0, cursor.Rows), 0);
-                        for (var c = 0; c < table.Columns.Count; c++)
-                        {
-                            await ReadColumnAsync(copy, builder, c, table.Columns[c], ct);
-                        }
-
-                        for (var k = 0; k < lastKey.Length; k++)
-                        {
-                            lastKey[k] = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct);
-                        }
-
-                        builder.EndRow();
-                        count++;
-                    }
-                }
-
+                var (count, lastKey) = await decoder.CopyAsync(conn, sql, builder, cursor.Rows, ct);
+                cursor.Rows += (ulong)count;
                 if (count > 0)
                 {
                     yield return builder.Build();
@@ -425,9 +405,13 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             }
         }
 
-        foreach (var k in table.PrimaryKey)
+        // Key columns whose text form the decoder cannot derive from the value come once more as text (the cursor's literals).
+        for (var k = 0; k < table.PrimaryKey.Count; k++)
         {
-            sb.Append(", src.").Append(PgTypes.Quote(k)).Append("::text");
+            if (!PgCopyDecoder.KeyFromValue(table.Columns[table.KeyOrdinals[k]]))
+            {
+                sb.Append(", src.").Append(PgTypes.Quote(table.PrimaryKey[k])).Append("::text");
+            }
         }
 
         // A partitioned table is read through its root (all partitions); a plain table without its inheritance children.
@@ -451,49 +435,6 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
         }
 
         return sb.Append(") TO STDOUT (FORMAT BINARY)").ToString();
-    }
-
-    private static async ValueTask ReadColumnAsync(NpgsqlBinaryExporter copy, ChangeBatchBuilder b, int i, PgColumn col, CancellationToken ct)
-    {
-        if (copy.IsNull)
-        {
-            await copy.SkipAsync(ct);
-            b.SetNull(i);
-            return;
-        }
-
-        switch (col.Kind)
-        {
-            case ColumnKind.Boolean: b.SetBoolean(i, await copy.ReadAsync<bool>(ct)); break;
-            case ColumnKind.Int16: b.SetInt16(i, await copy.ReadAsync<short>(ct)); break;
-            case ColumnKind.Int32: b.SetInt32(i, await copy.ReadAsync<int>(ct)); break;
-            case ColumnKind.Int64: b.SetInt64(i, await copy.ReadAsync<long>(ct)); break;
-            case ColumnKind.Float: b.SetFloat(i, await copy.ReadAsync<float>(ct)); break;
-            case ColumnKind.Double: b.SetDouble(i, await copy.ReadAsync<double>(ct)); break;
-            case ColumnKind.Decimal when col.FitsClrDecimal:
-                decimal value;
-                try
-                {
-                    value = await copy.ReadAsync<decimal>(NpgsqlDbType.Numeric, ct);
-                }
-                catch (InvalidCastException e)
-                {
-                    throw new ConnectorException(ErrorKind.Fatal, $"column {col.Name} ({col.PgType}) holds a value {col.Type} cannot represent (NaN or infinity): {e.Message}", null, e);
-                }
-
-                b.SetDecimal(i, value);
-                break;
-            case ColumnKind.Text: b.SetString(i, await copy.ReadAsync<string>(NpgsqlDbType.Text, ct)); break;
-            case ColumnKind.Binary: b.SetBinary(i, await copy.ReadAsync<byte[]>(NpgsqlDbType.Bytea, ct)); break;
-            case ColumnKind.Date: b.SetDate(i, await copy.ReadAsync<DateOnly>(NpgsqlDbType.Date, ct)); break;
-            case ColumnKind.Timestamp:
-                b.SetTimestampMicros(i, (((await copy.ReadAsync<DateTime>(NpgsqlDbType.Timestamp, ct)).Ticks) - DateTime.UnixEpoch.Ticks) / 10);
-                break;
-            case ColumnKind.TimestampTz:
-                b.SetTimestampMicros(i, (((await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct)).Ticks) - DateTime.UnixEpoch.Ticks) / 10);
-                break;
-            default: PgText.Set(b, i, col, await copy.ReadAsync<string>(NpgsqlDbType.Text, ct)); break;
-        }
     }
 
     private sealed class Relation(PgTable? table, int[] map, string[] names)
@@ -553,25 +494,30 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                 }
             }
 
-            var pgOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1, binary: false, messages: true);
+            // pgoutput's own bytes, parsed in place (PgOutputMessage): one reused buffer, values as spans.
+            KeyValuePair<string, string?>[] pgOptions = [new("proto_version", "1"), new("publication_names", PgTypes.Quote(_options.PublicationName)), new("messages", "true")];
             var slot = new PgOutputReplicationSlot(state.Slot);
             ulong commitLsn = 0;
             long commitMicros = 0;
             ulong index = 0;
             var skip = false;
             string?[] old = [];
-            await foreach (var message in replication.StartReplication(slot, pgOptions, ct, resumeAt))
+            var message = new PgOutputMessage();
+            var wal = replication.StartLogicalReplication(slot, ct, resumeAt, pgOptions);
+            await foreach (var data in wal.WithCancellation(ct))
             {
                 Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
-                switch (message)
+                await message.ReadAsync(data.Data, ct);
+                switch (message.Kind)
                 {
-                    case BeginMessage begin:
-                        commitLsn = (ulong)begin.TransactionFinalLsn;
-                        commitMicros = (begin.TransactionCommitTimestamp.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks) / 10;
+                    case PgOutputKind.Begin:
+                        commitLsn = message.Lsn;
+                        commitMicros = message.CommitMicros;
                         index = 0;
-                        skip = begin.TransactionFinalLsn < resumeAt;
+                        skip = message.Lsn < (ulong)resumeAt;
                         break;
-                    case RelationMessage rel:
+                    case PgOutputKind.Relation:
+                        var rel = message.Relation!;
                         var (relation, reshaped) = await TrackAsync(rel, byName, shapes, ct);
                         relations[rel.RelationId] = relation;
                         if (reshaped is not null && builders.Remove(reshaped.StreamName, out var stale) && stale.Count > 0)
@@ -581,39 +527,36 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                         }
 
                         break;
-                    case InsertMessage ins when !skip && Tracked(relations, ins.Relation.RelationId) is { } r:
+                    case PgOutputKind.Insert when !skip && Tracked(relations, message.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Insert, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, ins.NewRow, null, Watched(open, r), ct));
+                        Touch(open, r, SetRow(builders[r.Table!.StreamName], r, message.NewTuple, null, Watched(open, r)));
                         break;
-                    case FullUpdateMessage full when !skip && Tracked(relations, full.Relation.RelationId) is { } r:
-                        old = await TextsAsync(full.OldRow, r.Names.Length, ct);
+                    case PgOutputKind.Update when !skip && message.OldKind == (byte)'O' && Tracked(relations, message.RelationId) is { } r:
+                        // REPLICA IDENTITY FULL: the whole old row (it holds the TOASTed values the new row leaves out).
+                        old = Texts(message.OldTuple, r.Names.Length);
                         Touch(open, r, Watched(open, r) ? KeyOf(r, old) : null);
                         Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, full.NewRow, old, Watched(open, r), ct));
+                        Touch(open, r, SetRow(builders[r.Table!.StreamName], r, message.NewTuple, old, Watched(open, r)));
                         break;
-                    case IndexUpdateMessage keyed when !skip && Tracked(relations, keyed.Relation.RelationId) is { } r:
+                    case PgOutputKind.Update when !skip && message.OldKind == (byte)'K' && Tracked(relations, message.RelationId) is { } r:
                         // The primary key changed: delete the old key, then write the new row.
                         Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, keyed.Key, null, Watched(open, r), ct));
+                        Touch(open, r, SetRow(builders[r.Table!.StreamName], r, message.OldTuple, null, Watched(open, r)));
                         Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, keyed.NewRow, null, Watched(open, r), ct));
+                        Touch(open, r, SetRow(builders[r.Table!.StreamName], r, message.NewTuple, null, Watched(open, r)));
                         break;
-                    case UpdateMessage upd when !skip && Tracked(relations, upd.Relation.RelationId) is { } r:
+                    case PgOutputKind.Update when !skip && Tracked(relations, message.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Update, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, upd.NewRow, null, Watched(open, r), ct));
+                        Touch(open, r, SetRow(builders[r.Table!.StreamName], r, message.NewTuple, null, Watched(open, r)));
                         break;
-                    case FullDeleteMessage del when !skip && Tracked(relations, del.Relation.RelationId) is { } r:
+                    case PgOutputKind.Delete when !skip && Tracked(relations, message.RelationId) is { } r:
                         Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, del.OldRow, null, Watched(open, r), ct));
+                        Touch(open, r, SetRow(builders[r.Table!.StreamName], r, message.OldTuple, null, Watched(open, r)));
                         break;
-                    case KeyDeleteMessage del when !skip && Tracked(relations, del.Relation.RelationId) is { } r:
-                        Begin(builders, r, ChangeOp.Delete, commitLsn, ref index, commitMicros);
-                        Touch(open, r, await SetRowAsync(builders[r.Table!.StreamName], r, del.Key, null, Watched(open, r), ct));
-                        break;
-                    case TruncateMessage trunc when !skip:
-                        foreach (var tr in trunc.Relations)
+                    case PgOutputKind.Truncate when !skip:
+                        foreach (var truncated in message.Truncated)
                         {
-                            if (Tracked(relations, tr.RelationId) is { } r)
+                            if (Tracked(relations, truncated) is { } r)
                             {
                                 Begin(builders, r, ChangeOp.Truncate, commitLsn, ref index, commitMicros);
                                 builders[r.Table!.StreamName].EndRow();
@@ -625,17 +568,18 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                         }
 
                         break;
-                    case LogicalDecodingMessage lm when lm.Prefix == BackfillDriver.Prefix && _driver.Take(await ContentAsync(lm, ct)) is { } mark:
+                    case PgOutputKind.Message when message.Prefix == BackfillDriver.Prefix && _driver.Take(message.Content) is { } mark:
+                        var markLsn = new NpgsqlLogSequenceNumber(message.Lsn);
                         if (mark.Kind == MarkKind.Low)
                         {
                             open.Add(mark.Chunk!);
                             break;
                         }
 
-                        if (lm.MessageLsn > state.LsnValue)
+                        if (markLsn > state.LsnValue)
                         {
                             // Every transaction that committed before the mark has been read: resuming here loses nothing.
-                            state = state with { Lsn = lm.MessageLsn.ToString() };
+                            state = state with { Lsn = markLsn.ToString() };
                         }
 
                         var current = progress.GetValueOrDefault(mark.BackfillId)
@@ -657,7 +601,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                         var emitted = 0L;
                         if (byName.TryGetValue(high.Stream, out var chunkTable))
                         {
-                            foreach (var batch in EmitChunk(high, chunkTable, builders, (ulong)lm.MessageLsn - 1))
+                            foreach (var batch in EmitChunk(high, chunkTable, builders, (ulong)markLsn - 1))
                             {
                                 emitted += batch.Length;
                                 yield return batch;
@@ -685,7 +629,8 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
 
                         yield return new Checkpoint(state.ToJson());
                         break;
-                    case CommitMessage commit:
+                    case PgOutputKind.Commit:
+                        var commitEnd = new NpgsqlLogSequenceNumber(message.EndLsn);
                         foreach (var b in builders.Values)
                         {
                             if (b.Count > 0)
@@ -696,11 +641,11 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
 
                         if (!skip)
                         {
-                            state = state with { Lsn = commit.TransactionEndLsn.ToString() };
+                            state = state with { Lsn = commitEnd.ToString() };
                             yield return new Checkpoint(state.ToJson());
                         }
 
-                        if (!caughtUp && commit.TransactionEndLsn >= target)
+                        if (!caughtUp && commitEnd >= target)
                         {
                             caughtUp = true;
                             yield return CaughtUp.Instance;
@@ -846,13 +791,6 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
         return string.Join('\0', parts);
     }
 
-    private static async Task<byte[]> ContentAsync(LogicalDecodingMessage message, CancellationToken ct)
-    {
-        using var buffer = new MemoryStream();
-        await message.Data.CopyToAsync(buffer, ct);
-        return buffer.ToArray();
-    }
-
     public async ValueTask StartBackfillAsync(BackfillRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -883,7 +821,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
     /// <c>ALTER TABLE</c>) onto the stream. When the columns differ from the stream's current ones (added, dropped, a
     /// type changed), the stream takes the new shape and the table is returned: its later batches carry the new schema.
     /// </summary>
-    private async Task<(Relation Relation, PgTable? Reshaped)> TrackAsync(RelationMessage rel, ConcurrentDictionary<string, PgTable> byName, Dictionary<uint, string> shapes, CancellationToken ct)
+    private async Task<(Relation Relation, PgTable? Reshaped)> TrackAsync(PgRelationMessage rel, ConcurrentDictionary<string, PgTable> byName, Dictionary<uint, string> shapes, CancellationToken ct)
     {
         var names = new string[rel.Columns.Count];
         var shape = new StringBuilder();
@@ -913,7 +851,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                 var retyped = columns.Where(c => table.Columns.Any(o => o.Name == c.Name && o.PgType != c.PgType)).Select(c => $"{c.Name} {table.Columns.First(o => o.Name == c.Name).PgType} -> {c.PgType}");
                 var key = table.PrimaryKey.All(k => columns.Any(c => c.Name == k))
                     ? table.PrimaryKey
-                    : [.. rel.Columns.Where(c => (c.Flags & RelationMessage.Column.ColumnFlags.PartOfKey) != 0).Select(c => c.ColumnName)];
+                    : [.. rel.Columns.Where(c => c.PartOfKey).Select(c => c.ColumnName)];
                 table = new PgTable(table.SchemaName, table.Name, table.Oid, table.ReplicaIdentity, table.EstimatedRows, columns, key, table.Warnings, table.Partitioned);
                 byName[stream] = table;
                 reshaped = table;
@@ -934,7 +872,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
     }
 
     /// <summary>The columns a Relation message describes, typed as discovery types them; unchanged columns keep their nullability.</summary>
-    private async Task<List<PgColumn>> ColumnsAsync(RelationMessage rel, PgTable table, CancellationToken ct)
+    private async Task<List<PgColumn>> ColumnsAsync(PgRelationMessage rel, PgTable table, CancellationToken ct)
     {
         // The main connection belongs to the heartbeat loop meanwhile: look the types up on a connection of our own.
         await using var conn = new NpgsqlConnection(_options.ConnectionString("ingest-types"));
@@ -989,62 +927,67 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
 
     /// <summary>Copies a row out of the (reused) message into the builder, and ends the row.</summary>
     /// <returns>With <paramref name="captureKey"/>: the row's key as the backfill compares keys (text forms joined by NUL).</returns>
-    private static async Task<string?> SetRowAsync(ChangeBatchBuilder b, Relation r, ReplicationTuple tuple, string?[]? old, bool captureKey, CancellationToken ct)
+    private static string? SetRow(ChangeBatchBuilder b, Relation r, ReadOnlySpan<byte> tuple, string?[]? old, bool captureKey)
     {
-        var keyOrdinals = r.Table!.KeyOrdinals;
+        var table = r.Table!;
+        var keyOrdinals = table.KeyOrdinals;
         var key = captureKey ? new string?[keyOrdinals.Length] : null;
-        var i = 0;
-        await foreach (var value in tuple.WithCancellation(ct))
+        var columns = PgOutputMessage.Columns(tuple);
+        var pos = 2;
+        for (var i = 0; i < columns; i++)
         {
+            var kind = PgOutputMessage.Next(tuple, ref pos, out var value);
             var ordinal = i < r.Map.Length ? r.Map[i] : -1;
-            if (ordinal >= 0 && !value.IsDBNull)
+            if (ordinal < 0 || kind == (byte)'n')
             {
-                var column = r.Table!.Columns[ordinal];
-                if (value.IsUnchangedToastedValue)
+                continue;
+            }
+
+            var column = table.Columns[ordinal];
+            if (kind == (byte)'u')
+            {
+                // pgoutput sends no value for a TOASTed column the update left alone (the 'u' tuple kind): with REPLICA
+                // IDENTITY FULL the old row carries it; otherwise the batch says "unchanged" and the merge keeps the
+                // value the table holds (never a placeholder).
+                var before = old is not null && i < old.Length ? old[i] : null;
+                if (before is null)
                 {
-                    // pgoutput sends no value for a TOASTed column the update left alone (the 'u' tuple kind): with REPLICA
-                    // IDENTITY FULL the old row carries it; otherwise the batch says "unchanged" and the merge keeps the
-                    // value the table holds (never a placeholder).
-                    var before = old is not null && i < old.Length ? old[i] : null;
-                    if (before is null)
-                    {
-                        b.SetUnchanged(ordinal);
-                    }
-                    else
-                    {
-                        PgText.Set(b, ordinal, column, before);
-                    }
+                    b.SetUnchanged(ordinal);
                 }
                 else
                 {
-                    var text = await value.Get<string>(ct);
-                    PgText.Set(b, ordinal, column, text);
-                    if (key is not null && Array.IndexOf(keyOrdinals, ordinal) is var k and >= 0)
-                    {
-                        key[k] = text;
-                    }
+                    PgText.Set(b, ordinal, column, before);
                 }
             }
-
-            i++;
+            else if (key is not null && Array.IndexOf(keyOrdinals, ordinal) is var k and >= 0)
+            {
+                var text = Encoding.UTF8.GetString(value);
+                PgText.Set(b, ordinal, column, text);
+                key[k] = text;
+            }
+            else
+            {
+                // The value's UTF-8 text straight from the message: no string per column.
+                PgText.SetUtf8(b, ordinal, column, value);
+            }
         }
 
         b.EndRow();
         return key is null || Array.IndexOf(key, null) >= 0 ? null : string.Join('\0', key);
     }
 
-    private static async Task<string?[]> TextsAsync(ReplicationTuple tuple, int n, CancellationToken ct)
+    /// <summary>A tuple's values as text (null for SQL NULL and unchanged TOASTed values), by wire position.</summary>
+    private static string?[] Texts(ReadOnlySpan<byte> tuple, int n)
     {
         var texts = new string?[n];
-        var i = 0;
-        await foreach (var value in tuple.WithCancellation(ct))
+        var columns = PgOutputMessage.Columns(tuple);
+        var pos = 2;
+        for (var i = 0; i < columns; i++)
         {
-            if (i < n && !value.IsDBNull && !value.IsUnchangedToastedValue)
+            if (PgOutputMessage.Next(tuple, ref pos, out var value) is (byte)'t' or (byte)'b' && i < n)
             {
-                texts[i] = await value.Get<string>(ct);
+                texts[i] = Encoding.UTF8.GetString(value);
             }
-
-            i++;
         }
 
         return texts;

@@ -98,8 +98,12 @@ internal static class PostgresBenchmark
             }
 
             // 1. Snapshot into Delta (ingest run --once: snapshot, then streaming up to the start heartbeat) against binary COPY.
+            var copyAllocated = GC.GetTotalAllocatedBytes(precise: true);
+            var copyCpu = CpuSeconds();
             var copy = (await CopyBaselineAsync(cs, "bench")).TotalSeconds;
-            Print(Row("COPY bench TO STDOUT (FORMAT binary), Npgsql, discarded", rows, copy, double.NaN, null, double.NaN));
+            copyAllocated = GC.GetTotalAllocatedBytes(precise: true) - copyAllocated;
+            copyCpu = CpuSeconds() - copyCpu;
+            Print(Row(string.Create(CultureInfo.InvariantCulture, $"COPY bench TO STDOUT (FORMAT binary), Npgsql, discarded ({copyAllocated / 1e6:F0} MB allocated, client CPU {copyCpu:F2} s)"), rows, copy, double.NaN, null, double.NaN));
             var pipeline = await WritePipelineAsync(work.FullName, "engine", server.Port, "bench", "initial", chunk, commitInterval);
             var lakeTable = Path.Combine(work.FullName, "lake", "bench");
             var snap = Stopwatch.StartNew();
@@ -137,7 +141,7 @@ internal static class PostgresBenchmark
             }
 
             var readerSnap = await ReaderSnapshotAsync(server.Port, chunk);
-            Print(Row($"   extra: connector reader alone (in-proc, batches dropped)", readerSnap.Rows, readerSnap.Seconds, copy, null, double.NaN));
+            Print(Row(string.Create(CultureInfo.InvariantCulture, $"   extra: connector reader alone (in-proc, batches dropped; first batch at {readerSnap.FirstBatchSeconds:F2} s, {readerSnap.AllocatedMb:F0} MB allocated, client CPU {readerSnap.CpuSeconds:F2} s)"), readerSnap.Rows, readerSnap.Seconds, copy, "<= 1.3x", double.NaN));
 
             // 2. UPDATE burst through CDC into the merge table, against pg_recvlogical on the same WAL.
             var readerStart = await ReaderStartAsync(server.Port);
@@ -160,7 +164,7 @@ internal static class PostgresBenchmark
                 Print(Row("pg_recvlogical (pgoutput, proto 1) of the burst's WAL to /dev/null", burst, recv, double.NaN, null, double.NaN));
                 Print(Row($"2. UPDATE burst: commit -> Delta merge commit covering it ({commits.Count} commits)", burst, burstSeconds, recv, "<= 1.5x", live.PeakRssMb));
                 var decoded = await ReaderDecodeAsync(server.Port, readerStart, burst);
-                Print(Row("   extra: connector reader alone decoding the burst (in-proc)", decoded.Rows, decoded.Seconds, recv, null, double.NaN));
+                Print(Row(string.Create(CultureInfo.InvariantCulture, $"   extra: connector reader alone decoding the burst (in-proc, {decoded.AllocatedMb:F0} MB allocated, client CPU {decoded.CpuSeconds:F2} s)"), decoded.Rows, decoded.Seconds, recv, null, double.NaN));
                 Console.WriteLine("   burst commits (version: seconds after the UPDATE's commit, rows): " + string.Join(", ",
                     commits.Select(c => string.Create(CultureInfo.InvariantCulture, $"v{c.Version}: {(c.SeenMs - update.CommittedMs) / 1000:F1} s, {c.Rows:N0} ({c.Metrics})"))));
 
@@ -304,24 +308,34 @@ internal static class PostgresBenchmark
     }
 
     /// <summary>The connector's reader alone: the snapshot read in this process, batches dropped.</summary>
-    private static async Task<(long Rows, double Seconds)> ReaderSnapshotAsync(int port, int chunk)
+    /// <remarks>Also: when the first batch arrived (slot, exported snapshot, catalog and first chunk: fixed costs) and the bytes the process allocated meanwhile.</remarks>
+    private static async Task<(long Rows, double Seconds, double FirstBatchSeconds, double AllocatedMb, double CpuSeconds)> ReaderSnapshotAsync(int port, int chunk)
     {
         var config = Config(port, "bench_snapshot", $"\"snapshotMode\": \"initial_only\", \"chunkSize\": {chunk}");
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var cpu = CpuSeconds();
         var sw = Stopwatch.StartNew();
         var rows = 0L;
+        var first = double.NaN;
         await using (var reader = Open(config, null))
         {
             await foreach (var m in reader.ReadAsync(CancellationToken.None))
             {
                 if (m is ChangeBatch b)
                 {
+                    if (rows == 0)
+                    {
+                        first = sw.Elapsed.TotalSeconds;
+                    }
+
                     rows += b.Length;
                     b.Dispose();
                 }
             }
         }
 
-        return (rows, sw.Elapsed.TotalSeconds);
+        var seconds = sw.Elapsed.TotalSeconds;
+        return (rows, seconds, first, (GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6, CpuSeconds() - cpu);
     }
 
     private static JsonElement StreamConfig(int port) => Config(port, "bench_stream", "\"snapshotMode\": \"never\", \"heartbeatInterval\": \"1s\"");
@@ -349,8 +363,10 @@ internal static class PostgresBenchmark
     }
 
     /// <summary>The connector's reader alone decoding <paramref name="expected"/> changes from its slot, in this process.</summary>
-    private static async Task<(long Rows, double Seconds)> ReaderDecodeAsync(int port, JsonElement start, long expected)
+    private static async Task<(long Rows, double Seconds, double AllocatedMb, double CpuSeconds)> ReaderDecodeAsync(int port, JsonElement start, long expected)
     {
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var cpu = CpuSeconds();
         var sw = Stopwatch.StartNew();
         var decoded = 0L;
         await using (var reader = Open(StreamConfig(port), start))
@@ -371,7 +387,15 @@ internal static class PostgresBenchmark
             }
         }
 
-        return (decoded, sw.Elapsed.TotalSeconds);
+        var seconds = sw.Elapsed.TotalSeconds;
+        return (decoded, seconds, (GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6, CpuSeconds() - cpu);
+    }
+
+    /// <summary>CPU time of this (the benchmark's) process so far: the client's own cost, whatever else loads the machine.</summary>
+    private static double CpuSeconds()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime.TotalSeconds;
     }
 
     private sealed record SteadyResult(long Rows, double WriteSeconds, int Count, double P50, double P99, double Max, int Commits, double CommitSeconds, string MiddleCommit);
