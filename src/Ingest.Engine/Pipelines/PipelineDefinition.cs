@@ -146,12 +146,12 @@ public sealed record StreamDefinition(
     TextLocation ColumnsLocation = default,
     IReadOnlyList<TextLocation>? ColumnLocations = null);
 
-/// <summary>The Kafka transport (DESIGN.md section 3): topics <c>&lt;prefix&gt;.&lt;connection&gt;.&lt;stream&gt;</c> and <c>&lt;prefix&gt;.offsets</c>.</summary>
+/// <summary>The Kafka transport (DESIGN.md section 3): topics <c>&lt;prefix&gt;.&lt;connection&gt;.&lt;stream&gt;</c>, <c>&lt;prefix&gt;.offsets</c> (checkpoints) and <c>&lt;prefix&gt;.schemas</c> (stream schemas by id).</summary>
 /// <param name="BootstrapServers">The brokers, comma-separated.</param>
 /// <param name="TopicPrefix">The first part of every topic name.</param>
 /// <param name="Settings">librdkafka settings passed through to every client (SASL/SSL, compression, linger, batch size...).</param>
 /// <param name="Location">Where <c>transport</c> is in the file.</param>
-/// <param name="CreateOffsetsTopic">Create the offsets topic compacted when absent (<c>createOffsetsTopic</c>, default true).</param>
+/// <param name="CreateOffsetsTopic">Create the offsets and schemas topics compacted when absent (<c>createOffsetsTopic</c>, default true).</param>
 public sealed record KafkaTransport(string BootstrapServers, string TopicPrefix, IReadOnlyDictionary<string, string> Settings, TextLocation Location, bool CreateOffsetsTopic = true)
 {
     /// <summary>The topic of one stream.</summary>
