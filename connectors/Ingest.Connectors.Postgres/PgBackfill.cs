@@ -50,6 +50,12 @@ internal sealed class BackfillChunk(string backfillId, string stream, bool final
 
     /// <summary>Completed by the stream loop once the chunk is emitted and checkpointed.</summary>
     public TaskCompletionSource Emitted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The WAL position of the chunk's high watermark, once written (0 before).</summary>
+    public ulong HighLsn { get; set; }
+
+    /// <summary>When the high watermark was written.</summary>
+    public DateTime HighWrittenUtc { get; set; }
 }
 
 /// <summary>A selected row: its key (text forms joined by NUL) and every column's text form (null for SQL NULL).</summary>
@@ -97,6 +103,32 @@ internal sealed class BackfillDriver(PostgresOptions options, IConnectorLog log)
 
     /// <summary>Distinguishes this read's messages from those of earlier reads (replayed after a restart) and other slots' readers.</summary>
     public string Token { get; } = Guid.NewGuid().ToString("N")[..16];
+
+    private BackfillChunk? _waiting;
+
+    /// <summary>The chunk whose high watermark the driver waits for the stream loop to reach, or null.</summary>
+    public BackfillChunk? Waiting
+    {
+        get => Volatile.Read(ref _waiting);
+        private set => Volatile.Write(ref _waiting, value);
+    }
+
+    /// <summary>
+    /// A note for the user when the stream loop has not reached a chunk's high watermark within
+    /// <paramref name="after"/>: the source writes faster than the pipeline reads, and the backfill advances only as
+    /// fast as the stream does. Null when nothing waits that long.
+    /// </summary>
+    public (BackfillChunk Chunk, string Message)? StallNote(ulong streamLsn, TimeSpan after)
+    {
+        if (Waiting is not { HighLsn: > 0 } chunk || DateTime.UtcNow - chunk.HighWrittenUtc < after)
+        {
+            return null;
+        }
+
+        var behind = chunk.HighLsn > streamLsn ? (chunk.HighLsn - streamLsn) / (1024.0 * 1024.0) : 0;
+        return (chunk, string.Create(CultureInfo.InvariantCulture,
+            $"backfill {chunk.BackfillId} waits for the change stream to reach its chunk (written {(DateTime.UtcNow - chunk.HighWrittenUtc).TotalSeconds:0} s ago, {behind:0.0} MB of WAL ahead of the stream): the source writes faster than the pipeline reads, so the backfill advances only as the stream catches up"));
+    }
 
     /// <summary>The mark a message of this read stands for, removed; null for messages of others.</summary>
     public BackfillMark? Take(ReadOnlySpan<byte> content)
@@ -164,7 +196,9 @@ internal sealed class BackfillDriver(PostgresOptions options, IConnectorLog log)
                 continue;
             }
 
+            Waiting = chunk;
             await chunk.Emitted.Task.WaitAsync(ct);
+            Waiting = null;
             backfill.Key = chunk.LastKey ?? backfill.Key;
             if (chunk.Final)
             {
@@ -228,7 +262,8 @@ internal sealed class BackfillDriver(PostgresOptions options, IConnectorLog log)
         chunk.Count = rows.Count;
         chunk.Final = rows.Count < options.ChunkSize;
         chunk.Rows = rows;
-        await EmitAsync(conn, new BackfillMark(MarkKind.High, chunk, chunk.BackfillId, chunk.Stream), ct);
+        chunk.HighLsn = await EmitAsync(conn, new BackfillMark(MarkKind.High, chunk, chunk.BackfillId, chunk.Stream), ct);
+        chunk.HighWrittenUtc = DateTime.UtcNow;
         return chunk;
     }
 
@@ -320,14 +355,15 @@ internal sealed class BackfillDriver(PostgresOptions options, IConnectorLog log)
         return set;
     }
 
-    private async Task EmitAsync(NpgsqlConnection conn, BackfillMark mark, CancellationToken ct)
+    /// <summary>Writes a control message to the WAL; returns its position.</summary>
+    private async Task<ulong> EmitAsync(NpgsqlConnection conn, BackfillMark mark, CancellationToken ct)
     {
         var seq = Interlocked.Increment(ref _seq);
         _marks[seq] = mark;
         await using var cmd = new NpgsqlCommand("SELECT pg_logical_emit_message(false, $1, $2)", conn);
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = Prefix });
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = Token + ":" + seq.ToString(CultureInfo.InvariantCulture) });
-        await cmd.ExecuteNonQueryAsync(ct);
+        return await cmd.ExecuteScalarAsync(ct) is NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
     }
 
     /// <summary>

@@ -503,6 +503,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             var skip = false;
             string?[] old = [];
             var message = new PgOutputMessage();
+            var lastStallNote = DateTime.MinValue;
             var wal = replication.StartLogicalReplication(slot, ct, resumeAt, pgOptions);
             await foreach (var data in wal.WithCancellation(ct))
             {
@@ -666,6 +667,14 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                     {
                         yield return b.Build();
                     }
+                }
+
+                // A backfill whose chunk waits behind a flood of changes says so (every few seconds while it lasts).
+                if (DateTime.UtcNow - lastStallNote >= StallNoteEvery && _driver.StallNote((ulong)data.WalStart, StallNoteEvery) is var (stalled, note))
+                {
+                    lastStallNote = DateTime.UtcNow;
+                    var done = progress.GetValueOrDefault(stalled.BackfillId)?.Scanned ?? 0;
+                    yield return new StreamProgress(stalled.Stream, StreamPhase.Backfill, done, stalled.Total is { } total ? Math.Max(total, done) : null, stalled.BackfillId, note);
                 }
             }
         }
@@ -1062,6 +1071,9 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             _log.Write(ConnectorLogLevel.Warning, $"slot lag check failed: {e.Message}");
         }
     }
+
+    /// <summary>How long a backfill chunk may wait behind the stream before the stream's status says so (and how often it repeats).</summary>
+    internal TimeSpan StallNoteEvery { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The slot's retained WAL in bytes at the last check (-1 before the first): the <c>ingest.postgres.slot_lag_bytes</c> gauge.</summary>
     internal long SlotLagBytes

@@ -202,6 +202,55 @@ public sealed class PostgresBackfillTests(PgServer pg)
     }
 
     [Fact]
+    public async Task Backfill_waiting_behind_a_backlog_of_changes_says_so_in_the_stream_status_and_still_ends_equal()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, "CREATE TABLE bf (id bigint PRIMARY KEY, n int NOT NULL, t text); INSERT INTO bf SELECT g, 0, 'row ' || g FROM generate_series(1, 2000) g; ANALYZE bf", "ingest");
+        var options = PostgresOptions.Parse(PostgresStreamingTests.Json(pg.Config(db, "s_bf_stall", ", \"snapshotMode\": \"never\", \"chunkSize\": 500")));
+        await using var session = new Session(new PostgresReader(options, [new StreamSelection("public.bf", SyncMode.Cdc)], null, NullConnectorLog.Instance)
+        {
+            StallNoteEvery = TimeSpan.FromMilliseconds(300),
+        });
+        var mirror = new MergeMirror();
+        await session.ReadUntilAsync(m => m is CaughtUp, m =>
+        {
+            if (m is ChangeBatch b)
+            {
+                mirror.Apply(b);
+            }
+        });
+
+        // A backlog the stream must read before it reaches the backfill's first high watermark, read by a slow consumer.
+        for (var i = 0; i < 30; i++)
+        {
+            await pg.ExecAsync(db, $"UPDATE bf SET n = n + 1, t = 'pass {i}'", "ingest");
+        }
+
+        await session.Backfills.StartBackfillAsync(new BackfillRequest("behind", "public.bf", null), CancellationToken.None);
+        var done = (BackfillDone)await session.ReadUntilAsync(m => m is BackfillDone, m =>
+        {
+            if (m is ChangeBatch b)
+            {
+                mirror.Apply(b);
+                Thread.Sleep(50);
+            }
+        });
+
+        Assert.Equal("behind", done.Id);
+        var notes = session.Seen.OfType<StreamProgress>().Where(p => p.BackfillId == "behind" && p.Message is not null).ToList();
+        Assert.NotEmpty(notes);
+        var note = notes[0];
+        Assert.Equal("public.bf", note.Stream);
+        Assert.Contains("backfill behind waits for the change stream to reach its chunk", note.Message, StringComparison.Ordinal);
+        Assert.Contains("MB of WAL ahead of the stream", note.Message, StringComparison.Ordinal);
+        // Progress after the wait clears the note; the table still ends equal to the source.
+        Assert.Null(session.Seen.OfType<StreamProgress>().Last(p => p.BackfillId == "behind").Message);
+        await DrainAsync(pg, db, session, mirror);
+        mirror.Rows.Remove(999999);
+        Assert.Equal(await SourceAsync(db, "id <> 999999"), mirror.Rows);
+    }
+
+    [Fact]
     public async Task Backfill_with_a_filter_reads_only_the_matching_rows()
     {
         var db = await pg.CreateDatabaseAsync();
