@@ -19,6 +19,10 @@ internal static class ArrowKernels
         return new RecordBatch(batch.Schema, columns, indices.Length);
     }
 
+    /// <summary>
+    /// The rows at <paramref name="indices"/>, in that order, in buffers of their own (nested values too): the result
+    /// outlives the source, whose buffers may be a file reader's (released with its batch) or moved to a Parquet writer.
+    /// </summary>
     public static IArrowArray Take(IArrowArray array, ReadOnlySpan<int> indices)
     {
         return array switch
@@ -34,6 +38,8 @@ internal static class ArrowKernels
             Decimal128Array a => TakeDecimal(a, indices),
             BooleanArray a => TakeBoolean(a, indices),
             BinaryArray a => TakeBinary(a, indices),
+            ListArray a => TakeList(a, indices),
+            StructArray a => TakeStruct(a, indices),
             _ => TakeByRuns(array, indices),
         };
     }
@@ -130,9 +136,65 @@ internal static class ArrowKernels
         return ArrowArrayFactory.BuildArray(data);
     }
 
+    /// <summary>Lists and maps (a map is a list of key/value structs): new offsets, and the elements of the rows taken.</summary>
+    private static IArrowArray TakeList(ListArray source, ReadOnlySpan<int> indices)
+    {
+        var n = indices.Length;
+        var offsets = new ArrowBuffer.Builder<int>(n + 1);
+        var validity = new ArrowBuffer.BitmapBuilder(n);
+        var elements = new List<int>();
+        var nulls = 0;
+        var sourceOffsets = source.ValueOffsets;
+        offsets.Append(0);
+        for (var i = 0; i < n; i++)
+        {
+            var idx = indices[i];
+            var valid = source.IsValid(idx);
+            validity.Append(valid);
+            if (valid)
+            {
+                for (var e = sourceOffsets[idx]; e < sourceOffsets[idx + 1]; e++)
+                {
+                    elements.Add(e);
+                }
+            }
+            else
+            {
+                nulls++;
+            }
+
+            offsets.Append(elements.Count);
+        }
+
+        // Offsets index the child as ListArray.Values sees it (the child's own offset applied).
+        var child = Take(ArrowArrayFactory.BuildArray(source.Data.Children[0]), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(elements));
+        var data = new ArrayData(source.Data.DataType, n, nulls, 0, [nulls == 0 ? ArrowBuffer.Empty : validity.Build(), offsets.Build()], [child.Data]);
+        return ArrowArrayFactory.BuildArray(data);
+    }
+
+    /// <summary>Structs: each field's values of the rows taken (the struct's offset applies to its children).</summary>
+    private static IArrowArray TakeStruct(StructArray source, ReadOnlySpan<int> indices)
+    {
+        var n = indices.Length;
+        var validity = new ArrowBuffer.BitmapBuilder(n);
+        var rows = new int[n];
+        var nulls = 0;
+        for (var i = 0; i < n; i++)
+        {
+            var valid = source.IsValid(indices[i]);
+            validity.Append(valid);
+            nulls += valid ? 0 : 1;
+            rows[i] = source.Offset + indices[i];
+        }
+
+        var children = source.Data.Children.Select(c => Take(ArrowArrayFactory.BuildArray(c), rows).Data).ToArray();
+        var data = new ArrayData(source.Data.DataType, n, nulls, 0, [nulls == 0 ? ArrowBuffer.Empty : validity.Build()], children);
+        return ArrowArrayFactory.BuildArray(data);
+    }
+
     private static IArrowArray TakeByRuns(IArrowArray array, ReadOnlySpan<int> indices)
     {
-        // Nested types: slice runs of consecutive rows and concatenate them.
+        // Other types (none a Delta table has): slice runs of consecutive rows and concatenate them.
         var parts = new List<IArrowArray>();
         var i = 0;
         while (i < indices.Length)
