@@ -1,4 +1,4 @@
-using System.Numerics;
+using System.Buffers.Binary;
 using Apache.Arrow;
 using Apache.Arrow.Types;
 using Ingest.Sdk.Types;
@@ -11,6 +11,13 @@ namespace Ingest.Sdk.Records;
 /// into Arrow buffers without boxing. Per row: <see cref="BeginRow"/>, any setters (columns not set
 /// are null), <see cref="EndRow"/>; then <see cref="Build"/>. The builder can be reused after Build.
 /// </summary>
+/// <remarks>
+/// Reuse is cheap: Arrow's builders copy their contents into the batch's own (native) buffers on Build, so the
+/// builder keeps its managed buffers and clears them for the next batch instead of growing new ones from empty.
+/// They are sized for <c>initialCapacity</c> rows at first and then for the largest recent batch; after a batch
+/// much smaller than what they hold they are released and sized for that batch. <see cref="TrimExcess"/> releases
+/// them at once (e.g. when a stream goes idle).
+/// </remarks>
 /// <example>
 /// <code>
 /// var b = new ChangeBatchBuilder("orders", schema);
@@ -23,7 +30,14 @@ namespace Ingest.Sdk.Records;
 /// </example>
 public sealed class ChangeBatchBuilder
 {
+    /// <summary>Buffers holding more than this many times what the last batch needed are released after Build.</summary>
+    private const int ShrinkFactor = 4;
+
+    /// <summary>Most rows the column buffers are sized for before the first row (they grow past it as needed).</summary>
+    private const int EagerRows = 4096;
+
     private readonly ColumnBuilder[] _columns;
+    private readonly int _initialCapacity;
     private ChangeOp[] _ops;
     private SourcePosition[] _positions;
     private long[] _timestamps;
@@ -32,16 +46,23 @@ public sealed class ChangeBatchBuilder
     private Dictionary<int, int[]>? _unchanged;
 
     /// <summary>Creates a builder for <paramref name="stream"/> with its schema.</summary>
+    /// <param name="stream">The stream's name.</param>
+    /// <param name="schema">The stream's schema: the columns of every batch.</param>
+    /// <param name="initialCapacity">
+    /// Rows expected per batch: the column buffers are sized for it (up to 4,096 rows, so that a builder for a small
+    /// table stays small; beyond that they grow during the first batch and are then kept).
+    /// </param>
     public ChangeBatchBuilder(string stream, StreamSchema schema, int initialCapacity = 1024)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(schema);
         Stream = stream;
         Schema = schema;
-        _columns = schema.Columns.Select(c => ColumnBuilder.Create(c)).ToArray();
-        _ops = new ChangeOp[Math.Max(1, initialCapacity)];
-        _positions = new SourcePosition[_ops.Length];
-        _timestamps = new long[_ops.Length];
+        _initialCapacity = Math.Max(1, initialCapacity);
+        _columns = schema.Columns.Select(c => ColumnBuilder.Create(c, Math.Min(_initialCapacity, EagerRows))).ToArray();
+        _ops = new ChangeOp[_initialCapacity];
+        _positions = new SourcePosition[_initialCapacity];
+        _timestamps = new long[_initialCapacity];
     }
 
     /// <summary>The stream being built.</summary>
@@ -232,8 +253,9 @@ public sealed class ChangeBatchBuilder
             throw new OverflowException($"Value {unscaled}e-{t.Scale} does not fit column '{c.Field.Name}' {t}.");
         }
 
+        // Not through IBinaryInteger<Int128>: the interface call boxes every value.
         Span<byte> bytes = stackalloc byte[16];
-        ((IBinaryInteger<Int128>)unscaled).WriteLittleEndian(bytes);
+        BinaryPrimitives.WriteInt128LittleEndian(bytes, unscaled);
         c.Decimals.Append(bytes);
         c.Length++;
     }
@@ -261,6 +283,7 @@ public sealed class ChangeBatchBuilder
     }
 
     /// <summary>Builds the batch of the rows so far and resets the builder.</summary>
+    /// <remarks>If building fails (a nested value of the wrong shape), the rows so far are discarded and the builder is empty.</remarks>
     public ChangeBatch Build()
     {
         if (_inRow)
@@ -268,23 +291,100 @@ public sealed class ChangeBatchBuilder
             throw new InvalidOperationException("EndRow was not called for the last row.");
         }
 
+        var rows = _rows;
         var arrays = new IArrowArray[_columns.Length];
-        for (var i = 0; i < _columns.Length; i++)
+        var built = 0;
+        try
         {
-            arrays[i] = _columns[i].BuildAndReset();
+            for (; built < _columns.Length; built++)
+            {
+                arrays[built] = _columns[built].BuildAndReset(_initialCapacity);
+            }
+        }
+        catch
+        {
+            for (var i = 0; i < built; i++)
+            {
+                arrays[i].Dispose();
+            }
+
+            for (var i = built; i < _columns.Length; i++)
+            {
+                _columns[i].Discard(Math.Min(_initialCapacity, EagerRows));
+            }
+
+            _rows = 0;
+            _unchanged = null;
+            throw;
         }
 
-        var batch = new ChangeBatch(Stream, new RecordBatch(Schema.ToArrowSchema(), arrays, _rows), _ops[.._rows], _positions[.._rows], _timestamps[.._rows])
+        // The batch gets arrays of exactly its length; the builder keeps its own for the next batch.
+        var batch = new ChangeBatch(Stream, new RecordBatch(Schema.ToArrowSchema(), arrays, rows), Exact(_ops, rows), Exact(_positions, rows), Exact(_timestamps, rows))
         {
             Unchanged = _unchanged,
         };
         _rows = 0;
         _unchanged = null;
+        var keep = Math.Max(rows, _initialCapacity);
+        if (_ops.Length > ShrinkFactor * keep)
+        {
+            AllocateRowArrays(keep);
+        }
+
         return batch;
+    }
+
+    /// <summary>
+    /// Releases the buffers the builder keeps for the next batch (rows not yet built are kept): for a stream that
+    /// goes idle after a large batch. The next rows start from the builder's initial capacity again.
+    /// </summary>
+    public void TrimExcess()
+    {
+        if (_rows > 0 || _inRow)
+        {
+            return;
+        }
+
+        foreach (var c in _columns)
+        {
+            c.Discard(Math.Min(_initialCapacity, EagerRows));
+        }
+
+        if (_ops.Length > _initialCapacity)
+        {
+            AllocateRowArrays(_initialCapacity);
+        }
+    }
+
+    private void AllocateRowArrays(int capacity)
+    {
+        _ops = new ChangeOp[capacity];
+        _positions = new SourcePosition[capacity];
+        _timestamps = new long[capacity];
+    }
+
+    private static T[] Exact<T>(T[] source, int length)
+        where T : unmanaged
+    {
+        if (length == 0)
+        {
+            return [];
+        }
+
+        var copy = GC.AllocateUninitializedArray<T>(length);
+        source.AsSpan(0, length).CopyTo(copy);
+        return copy;
     }
 
     private sealed class ColumnBuilder
     {
+        /// <summary>String and binary buffers of up to this many bytes are never released for being too large.</summary>
+        private const long KeepBytes = 1 << 16;
+
+        // The most rows and (strings, binary) value bytes the current buffers were sized or grown for.
+        private int _heldRows;
+        private long _heldBytes;
+
         private ColumnBuilder(Field field, IArrowArrayBuilder? builder, List<object?>? boxed)
         {
             Field = field;
@@ -302,12 +402,13 @@ public sealed class ChangeBatchBuilder
         /// <summary>Date and timestamp columns: Arrow's builders take DateTime values, so append raw days/micros instead.</summary>
         public object? Raw { get; private set; }
 
-        public static ColumnBuilder Create(Field field)
+        public static ColumnBuilder Create(Field field, int rows)
         {
             var builder = NewBuilder(field.Type);
             var raw = NewRaw(field.Type);
             var c = new ColumnBuilder(field, builder, builder is null && raw is null ? new List<object?>() : null) { Raw = raw };
             c.Bind();
+            c.Reserve(rows, 0);
             return c;
         }
 
@@ -334,8 +435,8 @@ public sealed class ChangeBatchBuilder
                 PrimitiveKind.Int64 => new Int64Array.Builder(),
                 PrimitiveKind.Float => new FloatArray.Builder(),
                 PrimitiveKind.Double => new DoubleArray.Builder(),
-                PrimitiveKind.String => new StringArray.Builder(),
-                PrimitiveKind.Binary => new BinaryArray.Builder(),
+                PrimitiveKind.String => new Utf8Builder(),
+                PrimitiveKind.Binary => new BytesBuilder(),
                 PrimitiveKind.Date or PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz => null,
                 _ => throw new InvalidOperationException($"Unknown kind {p.Kind}."),
             },
@@ -381,9 +482,11 @@ public sealed class ChangeBatchBuilder
             Length++;
         }
 
-        public IArrowArray BuildAndReset()
+        /// <summary>Builds the column's array (its buffers are copies) and readies the builder for the next batch.</summary>
+        public IArrowArray BuildAndReset(int minRows)
         {
             IArrowArray array;
+            long bytes = 0;
             if (Raw is RawBuilder<int> days)
             {
                 array = days.Build((values, validity, length, nulls) => new Date32Array(values, validity, length, nulls, 0));
@@ -414,14 +517,122 @@ public sealed class ChangeBatchBuilder
                     Decimal128Array.Builder b => b.Build(),
                     _ => throw new InvalidOperationException($"Unexpected builder for {Field.Type}."),
                 };
+                if (array is BinaryArray values)
+                {
+                    bytes = values.ValueOffsets[values.Length];
+                }
+            }
 
-                // Arrow builders keep their buffers after Build; start fresh ones.
+            var rows = array.Length;
+            _heldRows = Math.Max(_heldRows, rows);
+            _heldBytes = Math.Max(_heldBytes, bytes);
+            var keepRows = Math.Max(rows, minRows);
+            if (_heldRows > ShrinkFactor * keepRows || _heldBytes > ShrinkFactor * Math.Max(bytes, KeepBytes))
+            {
+                // Far larger than this batch needed (one big batch among small ones): release, size for this one.
+                Recreate(keepRows, bytes);
+            }
+            else
+            {
+                Clear();
+            }
+
+            return array;
+        }
+
+        /// <summary>Drops the rows appended so far and the buffers, and sizes new ones for <paramref name="rows"/>.</summary>
+        public void Discard(int rows) => Recreate(rows, 0);
+
+        private void Recreate(int rows, long bytes)
+        {
+            if (Raw is not null)
+            {
+                Raw = NewRaw(Field.Type);
+            }
+            else if (Builder is not null)
+            {
                 Builder = NewBuilder(Field.Type);
                 Bind();
             }
+            else
+            {
+                Boxed!.Clear();
+                Boxed.Capacity = 0;
+            }
 
             Length = 0;
-            return array;
+            _heldRows = 0;
+            _heldBytes = 0;
+            Reserve(rows, bytes);
+        }
+
+        private void Clear()
+        {
+            switch (Raw ?? Builder)
+            {
+                case RawBuilder<int> r: r.Clear(); break;
+                case RawBuilder<long> r: r.Clear(); break;
+                case null: break;
+                case BooleanArray.Builder b: b.Clear(); break;
+                case Int8Array.Builder b: b.Clear(); break;
+                case Int16Array.Builder b: b.Clear(); break;
+                case Int32Array.Builder b: b.Clear(); break;
+                case Int64Array.Builder b: b.Clear(); break;
+                case FloatArray.Builder b: b.Clear(); break;
+                case DoubleArray.Builder b: b.Clear(); break;
+                case StringArray.Builder b: b.Clear(); break;
+                case BinaryArray.Builder b: b.Clear(); break;
+                case Decimal128Array.Builder b: b.Clear(); break;
+                default: throw new InvalidOperationException($"Unexpected builder for {Field.Type}.");
+            }
+
+            Length = 0;
+        }
+
+        /// <summary>Sizes the (empty) buffers for <paramref name="rows"/> rows and, for strings and binary, <paramref name="bytes"/> value bytes.</summary>
+        private void Reserve(int rows, long bytes)
+        {
+            var data = (int)Math.Min(bytes, int.MaxValue);
+            switch (Raw ?? Builder)
+            {
+                case RawBuilder<int> r: r.Reserve(rows); break;
+                case RawBuilder<long> r: r.Reserve(rows); break;
+                case null: Boxed!.EnsureCapacity(rows); break;
+                case BooleanArray.Builder b: b.Reserve(rows); break;
+                case Int8Array.Builder b: b.Reserve(rows); break;
+                case Int16Array.Builder b: b.Reserve(rows); break;
+                case Int32Array.Builder b: b.Reserve(rows); break;
+                case Int64Array.Builder b: b.Reserve(rows); break;
+                case FloatArray.Builder b: b.Reserve(rows); break;
+                case DoubleArray.Builder b: b.Reserve(rows); break;
+                case Utf8Builder b: b.ReserveData(data).Reserve(rows); break;
+                case BytesBuilder b: b.ReserveData(data).Reserve(rows); break;
+                case Decimal128Array.Builder b: b.Reserve(rows); break;
+                default: throw new InvalidOperationException($"Unexpected builder for {Field.Type}.");
+            }
+
+            _heldRows = Math.Max(_heldRows, rows);
+            _heldBytes = Math.Max(_heldBytes, data);
+        }
+    }
+
+    /// <summary>Arrow's string builder, with the value bytes reservable apart from the rows.</summary>
+    private sealed class Utf8Builder : StringArray.Builder
+    {
+        public Utf8Builder ReserveData(int bytes)
+        {
+            ValueBuffer.Reserve(bytes);
+            return this;
+        }
+    }
+
+    /// <summary>Arrow's binary builder, with the value bytes reservable apart from the rows.</summary>
+    private sealed class BytesBuilder : BinaryArray.Builder
+    {
+        public BytesBuilder ReserveData(int bytes)
+        {
+            ValueBuffer.Reserve(bytes);
+            return this;
         }
     }
 
@@ -429,8 +640,8 @@ public sealed class ChangeBatchBuilder
     private sealed class RawBuilder<T>
         where T : struct
     {
-        private ArrowBuffer.Builder<T> _values = new();
-        private ArrowBuffer.BitmapBuilder _validity = new();
+        private readonly ArrowBuffer.Builder<T> _values = new();
+        private readonly ArrowBuffer.BitmapBuilder _validity = new();
         private int _nulls;
 
         public void Append(T value)
@@ -446,14 +657,21 @@ public sealed class ChangeBatchBuilder
             _nulls++;
         }
 
-        public IArrowArray Build(Func<ArrowBuffer, ArrowBuffer, int, int, IArrowArray> create)
+        public void Reserve(int rows)
         {
-            var length = _values.Length;
-            var array = create(_values.Build(), _nulls == 0 ? ArrowBuffer.Empty : _validity.Build(), length, _nulls);
-            _values = new ArrowBuffer.Builder<T>();
-            _validity = new ArrowBuffer.BitmapBuilder();
-            _nulls = 0;
-            return array;
+            _values.Reserve(rows);
+            _validity.Reserve(rows);
         }
+
+        public void Clear()
+        {
+            _values.Clear();
+            _validity.Clear();
+            _nulls = 0;
+        }
+
+        /// <summary>Builds the array: Arrow copies the buffers into the array's own, so the builder's stay for <see cref="Clear"/>.</summary>
+        public IArrowArray Build(Func<ArrowBuffer, ArrowBuffer, int, int, IArrowArray> create) =>
+            create(_values.Build(), _nulls == 0 ? ArrowBuffer.Empty : _validity.Build(), _values.Length, _nulls);
     }
 }
