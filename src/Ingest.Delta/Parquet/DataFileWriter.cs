@@ -17,6 +17,14 @@ internal sealed class DataFileWriter : IDisposable
     /// <summary>Rows per row group: the writer buffers one encoded row group per open file.</summary>
     public const int RowGroupRows = 128 * 1024;
 
+    /// <summary>
+    /// The native pool for the writer's column buffers and encoded pages (one buffered row group per open file): the
+    /// system allocator. Arrow's default pool (the jemalloc bundled in ParquetSharp) keeps far more resident: on the
+    /// 10-file CSV ingest benchmark (10M rows, 2 cores) the system pool lowers the peak RSS from 350-390 MB to 255-290 MB
+    /// for about 3% more time (mimalloc: 350-380 MB).
+    /// </summary>
+    internal static MemoryPool Pool => MemoryPool.SystemMemoryPool();
+
     private readonly Schema _dataSchema;
     private readonly StatsCollector _stats;
     private readonly INewFile _file;
@@ -54,6 +62,7 @@ internal sealed class DataFileWriter : IDisposable
         builder.Compression(Compression.Snappy);
         builder.MaxRowGroupLength(RowGroupRows);
         builder.CreatedBy("Ingest " + DeltaTable.EngineVersion);
+        builder.MemoryPool(Pool);
         if (first is not null)
         {
             foreach (var column in DictionaryChoice.PlainColumns(first))
