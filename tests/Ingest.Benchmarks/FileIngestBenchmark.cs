@@ -62,7 +62,7 @@ internal static class FileIngestBenchmark
         {
             // The shared file reader alone in this process (no DuckDB, no engine): its time and this process's peak RSS.
             var (s, n) = await ReaderOnlyAsync(source, batchRows);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"file reader alone: {n:N0} rows in {s:F2} s ({n / s:F0} rows/s), peak RSS {ReadVmHwmKib(Environment.ProcessId) * 1024 / 1e6:F0} MB"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"file reader alone: {n:N0} rows in {s:F2} s ({n / s:F0} rows/s), peak RSS {IngestChild.ReadVmHwmKib(Environment.ProcessId) * 1024 / 1e6:F0} MB"));
             return 0;
         }
 
@@ -94,7 +94,7 @@ internal static class FileIngestBenchmark
                     streams:
                       - {name: orders, mode: append}
                 """));
-            var (seconds, peakKib, exit) = await RunChildAsync(ingestDll, pipeline, plugins, work.FullName);
+            var (seconds, peakKib, exit) = await IngestChild.RunOnceAsync(ingestDll, pipeline, plugins, environment: new Dictionary<string, string> { ["INGEST_DATA"] = Path.Combine(work.FullName, "state") }, workDir: work.FullName);
             if (exit != 0)
             {
                 Console.Error.WriteLine($"ingest exited with {exit}");
@@ -231,66 +231,5 @@ internal static class FileIngestBenchmark
         using var cmd = duck.CreateCommand();
         cmd.CommandText = $"SELECT count(*) FROM read_parquet('{parquet.Replace("'", "''", StringComparison.Ordinal)}')";
         return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<(double Seconds, long PeakKib, int Exit)> RunChildAsync(string ingestDll, string pipeline, string plugins, string workDir)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workDir,
-        };
-        psi.ArgumentList.Add(ingestDll);
-        psi.ArgumentList.Add("run");
-        psi.ArgumentList.Add(pipeline);
-        psi.ArgumentList.Add("--once");
-        psi.ArgumentList.Add("--plugins");
-        psi.ArgumentList.Add(plugins);
-        psi.Environment["INGEST_DATA"] = Path.Combine(workDir, "state");
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        long peak = 0;
-        while (!p.HasExited)
-        {
-            peak = Math.Max(peak, ReadVmHwmKib(p.Id));
-            await Task.Delay(50);
-        }
-
-        await p.WaitForExitAsync();
-        sw.Stop();
-        if (p.ExitCode != 0)
-        {
-            Console.Error.WriteLine(await stdout);
-            Console.Error.WriteLine(await stderr);
-        }
-
-        return (sw.Elapsed.TotalSeconds, peak, p.ExitCode);
-    }
-
-    // VmHWM is the process's peak resident set so far; polled until exit.
-    private static long ReadVmHwmKib(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-
-        return 0;
     }
 }

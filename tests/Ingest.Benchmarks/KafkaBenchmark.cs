@@ -104,7 +104,7 @@ internal static class KafkaBenchmark
                 ("kafka sink half", kafka, "sink", "lake-kafka"),
             })
             {
-                var (seconds, peakKib, exit) = await RunChildAsync(ingestDll, pipeline, plugins, role);
+                var (seconds, peakKib, exit) = await IngestChild.RunOnceAsync(ingestDll, pipeline, plugins, [.. new[] { "--data", Path.Combine(Path.GetDirectoryName(pipeline)!, "state") }, .. (role is null ? Array.Empty<string>() : ["--role", role])]);
                 if (exit != 0)
                 {
                     Console.Error.WriteLine($"{label}: ingest exited with {exit}");
@@ -234,62 +234,6 @@ internal static class KafkaBenchmark
         }
 
         return total;
-    }
-
-    private static async Task<(double Seconds, long PeakKib, int Exit)> RunChildAsync(string ingestDll, string pipeline, string plugins, string? role)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { ingestDll, "run", pipeline, "--once", "--plugins", plugins, "--data", Path.Combine(Path.GetDirectoryName(pipeline)!, "state") })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        if (role is not null)
-        {
-            psi.ArgumentList.Add("--role");
-            psi.ArgumentList.Add(role);
-        }
-
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        long peak = 0;
-        while (!p.HasExited)
-        {
-            peak = Math.Max(peak, ReadVmHwmKib(p.Id));
-            await Task.Delay(50);
-        }
-
-        await p.WaitForExitAsync();
-        sw.Stop();
-        if (p.ExitCode != 0)
-        {
-            Console.Error.WriteLine(await stdout);
-            Console.Error.WriteLine(await stderr);
-        }
-
-        return (sw.Elapsed.TotalSeconds, peak, p.ExitCode);
-    }
-
-    private static long ReadVmHwmKib(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-                }
-            }
-        }
-        catch (IOException)
-        {
-            // The process exited between polls.
-        }
-
-        return 0;
     }
 
     /// <summary>librdkafka's mock cluster API (not wrapped by Confluent.Kafka), on the library Confluent.Kafka loaded.</summary>

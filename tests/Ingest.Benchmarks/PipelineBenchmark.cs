@@ -61,7 +61,7 @@ internal static class PipelineBenchmark
                           - {"{"}name: orders, mode: {mode}{"}"}
                           - {"{"}name: order_lines, mode: {mode}{"}"}
                     """);
-                var (seconds, peakKib, exit) = await RunChildAsync(ingestDll, pipeline, Path.Combine(root, "artifacts", "plugins"));
+                var (seconds, peakKib, exit) = await IngestChild.RunOnceAsync(ingestDll, pipeline, Path.Combine(root, "artifacts", "plugins"));
                 if (exit != 0)
                 {
                     Console.Error.WriteLine($"ingest exited with {exit}");
@@ -84,65 +84,6 @@ internal static class PipelineBenchmark
             {
                 dir.Delete(recursive: true);
             }
-        }
-
-        return 0;
-    }
-
-    private static async Task<(double Seconds, long PeakKib, int Exit)> RunChildAsync(string ingestDll, string pipeline, string plugins)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(ingestDll);
-        psi.ArgumentList.Add("run");
-        psi.ArgumentList.Add(pipeline);
-        psi.ArgumentList.Add("--once");
-        psi.ArgumentList.Add("--plugins");
-        psi.ArgumentList.Add(plugins);
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        long peak = 0;
-        while (!p.HasExited)
-        {
-            peak = Math.Max(peak, ReadVmHwmKib(p.Id));
-            await Task.Delay(50);
-        }
-
-        await p.WaitForExitAsync();
-        sw.Stop();
-        if (p.ExitCode != 0)
-        {
-            Console.Error.WriteLine(await stdout);
-            Console.Error.WriteLine(await stderr);
-        }
-
-        return (sw.Elapsed.TotalSeconds, peak, p.ExitCode);
-    }
-
-    // VmHWM is the process's peak resident set so far; polled until exit.
-    private static long ReadVmHwmKib(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
         }
 
         return 0;

@@ -11,7 +11,7 @@ namespace Ingest.Benchmarks;
 /// `ingest run` as a child process (so its peak RSS is its own): the `dotnet ingest.dll` of this build's configuration
 /// with the plugins of artifacts/plugins, its peak RSS (VmHWM) sampled every 50 ms until it exits or is stopped.
 /// </summary>
-internal sealed class IngestChild : IAsyncDisposable
+internal sealed partial class IngestChild : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
@@ -117,29 +117,6 @@ internal sealed class IngestChild : IAsyncDisposable
         await _process.WaitForExitAsync();
         await _sampler;
         _process.Dispose();
-    }
-
-    /// <summary>VmHWM (peak resident set) of a process in KiB, 0 when it is gone.</summary>
-    public static long ReadVmHwmKib(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-
-        return 0;
     }
 
     private void Append(string? line)
