@@ -44,60 +44,24 @@ internal static partial class KafkaRetry
     /// <param name="status">Where the state, restarts and error go.</param>
     /// <param name="logger">Where logs go.</param>
     /// <param name="stop">Stops the run (then Stopped, never a failure).</param>
-    public static async Task<ConnectionState> RunAsync(string name, string half, Func<System.Runtime.CompilerServices.StrongBox<bool>, CancellationToken, Task<ConnectionState>> attempt,
+    public static Task<ConnectionState> RunAsync(string name, string half, Func<System.Runtime.CompilerServices.StrongBox<bool>, CancellationToken, Task<ConnectionState>> attempt,
         RunOptions options, ConnectionStatus status, ILogger logger, CancellationToken stop)
     {
-        var attempts = 0;
-        while (true)
-        {
-            var progressed = new System.Runtime.CompilerServices.StrongBox<bool>();
-            try
+        return RestartLoop.RunAsync(attempt, options, status, Classify, Describe,
+            (restart, delay, e, _) =>
             {
-                var state = await attempt(progressed, stop);
-                status.State = state;
-                return state;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                LogRetry(logger, name, half, restart, options.MaxAttempts, delay.TotalSeconds, Describe(e));
+                return Task.CompletedTask;
+            },
+            (e, _) =>
             {
-                status.State = ConnectionState.Stopped;
-                return ConnectionState.Stopped;
-            }
-            catch (Exception e)
-            {
-                var kind = Classify(e);
-                if (progressed.Value)
-                {
-                    attempts = 0;
-                }
-
-                if (kind == ErrorKind.Transient && attempts < options.MaxAttempts && !stop.IsCancellationRequested)
-                {
-                    attempts++;
-                    var delay = TimeSpan.FromTicks(Math.Min(options.RetryMaxDelay.Ticks, options.RetryBaseDelay.Ticks << Math.Min(attempts - 1, 20)));
-                    status.State = ConnectionState.Retrying;
-                    status.Restarts++;
-                    status.Error = Describe(e);
-                    LogRetry(logger, name, half, attempts, options.MaxAttempts, delay.TotalSeconds, status.Error);
-                    try
-                    {
-                        await Task.Delay(delay, stop);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        status.State = ConnectionState.Stopped;
-                        return ConnectionState.Stopped;
-                    }
-
-                    continue;
-                }
-
                 status.State = ConnectionState.Failed;
-                status.Error = kind == ErrorKind.Transient ? $"gave up after {attempts} restarts: {Describe(e)}" : Describe(e);
+                status.Error = Describe(e);
                 // An unexpected exception (not the connector's or the transport's own) is a bug: its stack goes to the log.
                 LogFailed(logger, name, half, status.Error, e is ConnectorException or KafkaException ? null : e);
-                return ConnectionState.Failed;
-            }
-        }
+                return Task.FromResult(ConnectionState.Failed);
+            },
+            stop);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Name} ({Half}): transient failure, restart {Attempt}/{Max} in {Seconds} s: {Error}")]

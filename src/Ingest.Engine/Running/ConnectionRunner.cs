@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.Channels;
 using Ingest.Engine.Pipelines;
@@ -47,59 +48,19 @@ internal sealed partial class ConnectionRunner(
             return await FailAsync(failure, Classify(failure));
         }
 
-        var attempt = 0;
-        while (true)
-        {
-            var progressed = new StrongBox();
-            try
+        return await RestartLoop.RunAsync(
+            RunAttemptAsync,
+            options,
+            status,
+            Classify,
+            Describe,
+            async (restart, delay, e, kind) =>
             {
-                var state = await RunAttemptAsync(progressed, stop);
-                status.State = state;
-                return state;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                status.State = ConnectionState.Stopped;
-                return ConnectionState.Stopped;
-            }
-            catch (Exception e)
-            {
-                var kind = Classify(e);
-                if (progressed.Value)
-                {
-                    attempt = 0;
-                }
-
-                if (kind == ErrorKind.Transient && attempt < options.MaxAttempts && !stop.IsCancellationRequested)
-                {
-                    attempt++;
-                    var delay = TimeSpan.FromTicks(Math.Min(options.RetryMaxDelay.Ticks, options.RetryBaseDelay.Ticks << Math.Min(attempt - 1, 20)));
-                    status.State = ConnectionState.Retrying;
-                    status.Restarts++;
-                    status.Error = Describe(e);
-                    LogRetry(logger, _name, attempt, options.MaxAttempts, delay.TotalSeconds, Describe(e));
-                    await RecordErrorAsync(kind, e);
-                    try
-                    {
-                        await Task.Delay(delay, stop);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        status.State = ConnectionState.Stopped;
-                        return ConnectionState.Stopped;
-                    }
-
-                    continue;
-                }
-
-                if (kind == ErrorKind.Transient)
-                {
-                    e = new ConnectorException(ErrorKind.Transient, $"gave up after {attempt} restarts: {Describe(e)}", null, e);
-                }
-
-                return await FailAsync(e, kind);
-            }
-        }
+                LogRetry(logger, _name, restart, options.MaxAttempts, delay.TotalSeconds, Describe(e));
+                await RecordErrorAsync(kind, e);
+            },
+            FailAsync,
+            stop);
     }
 
     private async Task<ConnectionState> FailAsync(Exception e, ErrorKind kind)
@@ -141,7 +102,7 @@ internal sealed partial class ConnectionRunner(
         _ => ErrorKind.Fatal,
     };
 
-    private async Task<ConnectionState> RunAttemptAsync(StrongBox progressed, CancellationToken stop)
+    private async Task<ConnectionState> RunAttemptAsync(StrongBox<bool> progressed, CancellationToken stop)
     {
         status.State = ConnectionState.Starting;
         var connector = connection.Connector;
@@ -561,13 +522,8 @@ internal sealed partial class ConnectionRunner(
         }
     }
 
-    private sealed class StrongBox
-    {
-        public bool Value { get; set; }
-    }
-
     /// <summary>The commit side of a read: covered rows, the checkpoint sequence, acknowledgements.</summary>
-    private sealed class Flusher(ConnectionRunner runner, List<TableSink> tables, ISourceReader reader, long sequence, StrongBox progressed)
+    private sealed class Flusher(ConnectionRunner runner, List<TableSink> tables, ISourceReader reader, long sequence, StrongBox<bool> progressed)
     {
         private readonly List<ChangeBatch> _pending = [];
         private readonly List<ChangeBatch> _covered = [];
