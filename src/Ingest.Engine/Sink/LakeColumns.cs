@@ -298,27 +298,42 @@ internal static class LakeColumns
     /// <summary>One column of the rows picked from <paramref name="parts"/> (arrays of <paramref name="type"/>), as <see cref="Gather"/> does.</summary>
     public static IArrowArray TakeColumn(IArrowType type, IArrowArray[] parts, IReadOnlyList<(int Source, int Row)> picks) => Take(type, parts, picks);
 
+    // Picks come mostly in runs (a snapshot's rows all of them, in order; a merge's newest rows per key nearly so): each run
+    // is copied as one block of bytes into the reused scratch buffer, then into native memory (Build), one buffer at a time.
     private static IArrowArray Take(IArrowType type, IArrowArray[] parts, IReadOnlyList<(int Source, int Row)> picks)
     {
         var n = picks.Count;
-        var validity = new ArrowBuffer.BitmapBuilder(n);
+        var runs = Runs(picks);
         var nulls = 0;
-        foreach (var (s, r) in picks)
+        foreach (var (s, start, length) in runs)
         {
-            var valid = !parts[s].IsNull(r);
-            validity.Append(valid);
-            nulls += valid ? 0 : 1;
+            if (parts[s].NullCount > 0)
+            {
+                for (var r = start; r < start + length; r++)
+                {
+                    nulls += parts[s].IsNull(r) ? 1 : 0;
+                }
+            }
         }
 
-        var validityBuffer = nulls == 0 ? ArrowBuffer.Empty : validity.Build();
+        var validityBuffer = nulls == 0 ? ArrowBuffer.Empty : Validity(parts, runs, n);
         switch (type)
         {
             case BooleanType:
             {
-                var values = new ArrowBuffer.BitmapBuilder(n);
-                foreach (var (s, r) in picks)
+                var values = Scratch((n + 7) / 8, out var bits);
+                bits.Clear();
+                var at = 0;
+                foreach (var (s, start, length) in runs)
                 {
-                    values.Append(((BooleanArray)parts[s]).GetValue(r) ?? false);
+                    var part = (BooleanArray)parts[s];
+                    for (var r = start; r < start + length; r++, at++)
+                    {
+                        if (part.GetValue(r) == true)
+                        {
+                            BitUtility.SetBit(bits, at);
+                        }
+                    }
                 }
 
                 return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, values.Build()]));
@@ -326,32 +341,65 @@ internal static class LakeColumns
 
             case StringType or BinaryType:
             {
-                var offsets = new ArrowBuffer.Builder<int>(n + 1);
-                var bytes = new ArrowBuffer.Builder<byte>();
-                var total = 0;
-                offsets.Append(0);
-                foreach (var (s, r) in picks)
+                var total = 0L;
+                foreach (var (s, start, length) in runs)
                 {
-                    var v = ((BinaryArray)parts[s]).GetBytes(r);
-                    bytes.Append(v);
-                    total += v.Length;
-                    offsets.Append(total);
+                    var o = ((BinaryArray)parts[s]).ValueOffsets;
+                    total += o[start + length] - o[start];
                 }
 
-                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, offsets.Build(), bytes.Build()]));
+                if (total > int.MaxValue)
+                {
+                    throw new InvalidOperationException($"A column of {n} rows holds {total} bytes of values, more than one Arrow string array can (2 GiB): commit smaller batches.");
+                }
+
+                var offsetsScratch = Scratch((n + 1) * sizeof(int), out var offsetBytes);
+                var offsets = MemoryMarshal.Cast<byte, int>(offsetBytes);
+                var at = 0;
+                var written = 0;
+                offsets[0] = 0;
+                foreach (var (s, start, length) in runs)
+                {
+                    var o = ((BinaryArray)parts[s]).ValueOffsets;
+                    var shift = written - o[start];
+                    for (var i = 1; i <= length; i++)
+                    {
+                        offsets[at + i] = o[start + i] + shift;
+                    }
+
+                    at += length;
+                    written += o[start + length] - o[start];
+                }
+
+                var offsetsBuffer = offsetsScratch.Build();
+                var values = Scratch(written, out var bytes);
+                written = 0;
+                foreach (var (s, start, length) in runs)
+                {
+                    var part = (BinaryArray)parts[s];
+                    var from = part.ValueOffsets[start];
+                    var size = part.ValueOffsets[start + length] - from;
+                    part.ValueBuffer.Span.Slice(from, size).CopyTo(bytes[written..]);
+                    written += size;
+                }
+
+                var valuesBuffer = values.Build();
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, offsetsBuffer, valuesBuffer]));
             }
 
             case FixedWidthType fixedWidth when type is not (ListType or Apache.Arrow.Types.StructType or Apache.Arrow.Types.MapType):
             {
                 var width = fixedWidth.BitWidth / 8;
-                var bytes = new ArrowBuffer.Builder<byte>(n * width);
-                foreach (var (s, r) in picks)
+                var values = Scratch(n * width, out var bytes);
+                var written = 0;
+                foreach (var (s, start, length) in runs)
                 {
                     var d = parts[s].Data;
-                    bytes.Append(d.Buffers[1].Span.Slice((d.Offset + r) * width, width));
+                    d.Buffers[1].Span.Slice((d.Offset + start) * width, length * width).CopyTo(bytes[written..]);
+                    written += length * width;
                 }
 
-                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, bytes.Build()]));
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, values.Build()]));
             }
 
             default:
@@ -364,6 +412,73 @@ internal static class LakeColumns
 
                 return ArrowValues.BuildArray(DataType.FromArrowType(type), values);
             }
+        }
+    }
+
+    /// <summary>The picks as runs of consecutive rows of one source.</summary>
+    private static List<(int Source, int Start, int Length)> Runs(IReadOnlyList<(int Source, int Row)> picks)
+    {
+        var runs = new List<(int Source, int Start, int Length)>();
+        var i = 0;
+        while (i < picks.Count)
+        {
+            var (s, r) = picks[i];
+            var length = 1;
+            while (i + length < picks.Count && picks[i + length] == (s, r + length))
+            {
+                length++;
+            }
+
+            runs.Add((s, r, length));
+            i += length;
+        }
+
+        return runs;
+    }
+
+    private static ArrowBuffer Validity(IArrowArray[] parts, List<(int Source, int Start, int Length)> runs, int n)
+    {
+        var scratch = Scratch((n + 7) / 8, out var bits);
+        bits.Clear();
+        var at = 0;
+        foreach (var (s, start, length) in runs)
+        {
+            var part = parts[s];
+            if (part.NullCount == 0)
+            {
+                SetBits(bits, at, length);
+            }
+            else
+            {
+                for (var r = start; r < start + length; r++)
+                {
+                    if (!part.IsNull(r))
+                    {
+                        BitUtility.SetBit(bits, at + r - start);
+                    }
+                }
+            }
+
+            at += length;
+        }
+
+        return scratch.Build();
+    }
+
+    private static void SetBits(Span<byte> bits, int start, int length)
+    {
+        var i = start;
+        var end = start + length;
+        for (; i < end && (i & 7) != 0; i++)
+        {
+            BitUtility.SetBit(bits, i);
+        }
+
+        var wholeBytes = (end - i) / 8;
+        bits.Slice(i / 8, wholeBytes).Fill(0xFF);
+        for (i += wholeBytes * 8; i < end; i++)
+        {
+            BitUtility.SetBit(bits, i);
         }
     }
 }
