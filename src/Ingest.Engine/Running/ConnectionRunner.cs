@@ -180,12 +180,13 @@ internal sealed partial class ConnectionRunner(
             SingleReader = true,
             SingleWriter = true,
         });
-        var readerTask = Task.Run(() => PumpAsync(reader, channel.Writer, readCts.Token), CancellationToken.None);
+        var readAhead = new ReadAhead(options.ReadAheadBytes);
+        var readerTask = Task.Run(() => PumpAsync(reader, channel.Writer, readAhead, readCts.Token), CancellationToken.None);
         var sink = new Flusher(this, tables, reader, sequence, progressed);
         try
         {
             status.State = ConnectionState.Running;
-            var result = await ConsumeAsync(channel.Reader, readerTask, byStream, schemas, sink, reader, stop);
+            var result = await ConsumeAsync(channel.Reader, readAhead, readerTask, byStream, schemas, sink, reader, stop);
             return result;
         }
         finally
@@ -228,12 +229,17 @@ internal sealed partial class ConnectionRunner(
         : s.SupportedSyncModes.Contains(SyncMode.Incremental) ? SyncMode.Incremental
         : s.SupportedSyncModes.Count > 0 ? s.SupportedSyncModes[0] : SyncMode.FullRefresh;
 
-    private static async Task PumpAsync(ISourceReader reader, ChannelWriter<SourceMessage> writer, CancellationToken ct)
+    private static async Task PumpAsync(ISourceReader reader, ChannelWriter<SourceMessage> writer, ReadAhead readAhead, CancellationToken ct)
     {
         try
         {
             await foreach (var m in reader.ReadAsync(ct).WithCancellation(ct))
             {
+                if (m is ChangeBatch batch)
+                {
+                    await readAhead.TakeAsync(LakeColumns.BufferBytes(batch.Data), ct);
+                }
+
                 await writer.WriteAsync(m, ct);
             }
 
@@ -285,6 +291,7 @@ internal sealed partial class ConnectionRunner(
 
     private async Task<ConnectionState> ConsumeAsync(
         ChannelReader<SourceMessage> messages,
+        ReadAhead readAhead,
         Task readerTask,
         Dictionary<string, TableSink[]> byStream,
         Dictionary<string, StreamSchema> schemas,
@@ -304,6 +311,7 @@ internal sealed partial class ConnectionRunner(
                 switch (message)
                 {
                     case ChangeBatch batch:
+                        readAhead.Release(LakeColumns.BufferBytes(batch.Data));
                         if (!byStream.TryGetValue(batch.Stream, out var targets))
                         {
                             batch.Dispose();

@@ -32,6 +32,12 @@ public sealed record RunOptions
     /// <summary>A table without new rows gets an empty commit (recording progress) when its last commit is older than this.</summary>
     public TimeSpan IdleCommitAge { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Messages buffered between a reader and its sink (backpressure beyond that).</summary>
-    public int ChannelCapacity { get; init; } = 16;
+    /// <summary>Messages buffered between a reader and its sink (backpressure beyond that; see also <see cref="ReadAheadBytes"/>).</summary>
+    public int ChannelCapacity { get; init; } = 1024;
+
+    /// <summary>
+    /// Bytes of change batches (their Arrow buffers) a reader may read ahead of its sink, e.g. while the sink commits;
+    /// backpressure beyond that. A single larger batch still passes alone.
+    /// </summary>
+    public long ReadAheadBytes { get; init; } = 32L << 20;
 }
