@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Ingest.Sdk.Connectors;
 using Ingest.Sdk.Records;
@@ -33,6 +34,9 @@ internal sealed class PgCopyDecoder : IDisposable
     private readonly int _fields;
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
     private byte[] _lastRow = new byte[256];
+
+    /// <summary>Where the last decoded row of the batch being built sits in <see cref="_buffer"/> (-1: copied to <see cref="_lastRow"/>, or none).</summary>
+    private int _lastRowAt;
     private int _lastRowLength;
     private int _start;
     private int _end;
@@ -55,57 +59,65 @@ internal sealed class PgCopyDecoder : IDisposable
     public static bool KeyFromValue(PgColumn column) =>
         column.Kind is ColumnKind.Int16 or ColumnKind.Int32 or ColumnKind.Int64 or ColumnKind.Text || column.ReadsAsText;
 
-    /// <summary>Copies one chunk (<paramref name="sql"/>) into <paramref name="builder"/>; positions continue from <paramref name="rows"/>.</summary>
-    /// <returns>The rows read, and the text form of the last row's key (null when no rows).</returns>
-    public async Task<(int Count, string[]? LastKey)> CopyAsync(NpgsqlConnection conn, string sql, ChangeBatchBuilder builder, ulong rows, CancellationToken ct)
+    /// <summary>
+    /// Runs one COPY (<paramref name="sql"/>) and hands out its rows as batches of <paramref name="batchRows"/> rows (the
+    /// last one shorter), each with the text form of its last row's key (null for a table without a key). Positions
+    /// continue from <paramref name="rows"/>. The COPY stays open while the caller handles a batch.
+    /// </summary>
+    public async IAsyncEnumerable<(ChangeBatch Batch, string[]? LastKey)> CopyAsync(
+        NpgsqlConnection conn, string sql, ChangeBatchBuilder builder, ulong rows, int batchRows, [EnumeratorCancellation] CancellationToken ct)
     {
         _start = _end = 0;
-        _lastRowLength = 0;
-        var count = 0;
-        await using (var copy = await conn.BeginRawBinaryCopyAsync(sql, ct))
+        _lastRowAt = -1;
+        var count = 0UL;
+        await using var copy = await conn.BeginRawBinaryCopyAsync(sql, ct);
+
+        await FillAsync(copy, 19, ct);
+        ReadHeader();
+        while (true)
         {
-            await FillAsync(copy, 19, ct);
-            ReadHeader();
-            while (true)
+            int length;
+            while ((length = RowLength()) < 0)
             {
-                int length;
-                while ((length = RowLength()) < 0)
-                {
-                    await FillAsync(copy, _end - _start + 1, ct);
-                }
+                await FillAsync(copy, _end - _start + 1, ct);
+            }
 
-                var row = _buffer.AsSpan(_start, length);
-                if (BinaryPrimitives.ReadInt16BigEndian(row) == -1)
-                {
-                    _start += length;
-                    break;
-                }
-
-                builder.BeginRow(ChangeOp.Read, new SourcePosition(0, rows + (ulong)count + 1), 0);
-                DecodeRow(row, builder);
-                builder.EndRow();
-                count++;
-                if (_keyField.Length > 0)
-                {
-                    if (_lastRow.Length < length)
-                    {
-                        _lastRow = new byte[Math.Max(length, _lastRow.Length * 2)];
-                    }
-
-                    row.CopyTo(_lastRow);
-                    _lastRowLength = length;
-                }
-
+            if (BinaryPrimitives.ReadInt16BigEndian(_buffer.AsSpan(_start, length)) == -1)
+            {
                 _start += length;
+                break;
             }
 
-            // Drain to the end of the copy (the stream reports 0 once CopyDone arrived).
-            while (await copy.ReadAsync(_buffer.AsMemory(), ct) > 0)
+            count++;
+            builder.BeginRow(ChangeOp.Read, new SourcePosition(0, rows + count), 0);
+            DecodeRow(_buffer.AsSpan(_start, length), builder);
+            builder.EndRow();
+            if (builder.Count >= batchRows)
             {
+                var key = _keyField.Length > 0 ? LastKey(_buffer.AsSpan(_start, length)) : null;
+                _lastRowAt = -1;
+                _start += length;
+                yield return (builder.Build(), key);
+                continue;
             }
+
+            (_lastRowAt, _lastRowLength) = (_start, length);
+            _start += length;
         }
 
-        return (count, count > 0 && _keyField.Length > 0 ? LastKey() : null);
+        var lastKey = builder.Count > 0 && _keyField.Length > 0
+            ? LastKey(_lastRowAt >= 0 ? _buffer.AsSpan(_lastRowAt, _lastRowLength) : _lastRow.AsSpan(0, _lastRowLength))
+            : null;
+
+        // Drain to the end of the copy (the stream reports 0 once CopyDone arrived).
+        while (await copy.ReadAsync(_buffer.AsMemory(), ct) > 0)
+        {
+        }
+
+        if (builder.Count > 0)
+        {
+            yield return (builder.Build(), lastKey);
+        }
     }
 
     public void Dispose()
@@ -117,6 +129,18 @@ internal sealed class PgCopyDecoder : IDisposable
     /// <summary>Reads until at least <paramref name="needed"/> bytes from <see cref="_start"/> are buffered (the buffer grows for a large row).</summary>
     private async Task FillAsync(Stream copy, int needed, CancellationToken ct)
     {
+        if (_lastRowAt >= 0)
+        {
+            // The batch's last row is about to be moved or overwritten: its key is still wanted.
+            if (_lastRow.Length < _lastRowLength)
+            {
+                _lastRow = new byte[Math.Max(_lastRowLength, _lastRow.Length * 2)];
+            }
+
+            _buffer.AsSpan(_lastRowAt, _lastRowLength).CopyTo(_lastRow);
+            _lastRowAt = -1;
+        }
+
         if (_start > 0)
         {
             _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
@@ -353,9 +377,8 @@ internal sealed class PgCopyDecoder : IDisposable
     };
 
     /// <summary>The last row's key in text form (literals of the next chunk's keyset condition).</summary>
-    private string[] LastKey()
+    private string[] LastKey(ReadOnlySpan<byte> row)
     {
-        var row = _lastRow.AsSpan(0, _lastRowLength);
         var starts = new int[_fields];
         var lengths = new int[_fields];
         var pos = 2;

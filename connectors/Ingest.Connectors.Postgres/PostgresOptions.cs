@@ -137,6 +137,7 @@ internal sealed record PostgresOptions
             Timeout = 15,
             CommandTimeout = 0,
             Pooling = false,
+            ReadBufferSize = 256 * 1024,
         };
         return b.ConnectionString;
     }

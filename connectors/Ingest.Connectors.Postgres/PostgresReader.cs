@@ -340,6 +340,13 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             await set.ExecuteNonQueryAsync(ct);
         }
 
+        // Each table is read in key order by one COPY: through the key's index, so rows flow from the first moment rather
+        // than after the server sorted the whole table (temporary files for a large one).
+        await using (var noSort = new NpgsqlCommand("SET LOCAL enable_sort = off", conn))
+        {
+            await noSort.ExecuteNonQueryAsync(ct);
+        }
+
         foreach (var table in tables)
         {
             if (cursor.Done.Contains(table.StreamName))
@@ -356,35 +363,29 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             var builder = new ChangeBatchBuilder(table.StreamName, table.Schema, Math.Min(_options.ChunkSize, 65_536));
             using var decoder = new PgCopyDecoder(table);
             var rowsDone = 0L;
-            while (true)
+
+            // One COPY per table in key order, cut into batches of chunkSize rows; each batch is checkpointed with its
+            // last key, so a restart resumes after the last committed batch (a new COPY from that key). A table without a
+            // key is read whole (in batches) and checkpointed when done: a restart reads it again.
+            var keyed = table.PrimaryKey.Count > 0;
+            await foreach (var (batch, lastKey) in decoder.CopyAsync(conn, CopySql(table, keyed ? cursor.Key : null, keyed), builder, cursor.Rows, _options.ChunkSize, ct))
             {
-                var keyed = table.PrimaryKey.Count > 0;
-                var sql = CopySql(table, keyed ? cursor.Key : null, keyed);
-                var (count, lastKey) = await decoder.CopyAsync(conn, sql, builder, cursor.Rows, ct);
-                cursor.Rows += (ulong)count;
-                if (count > 0)
-                {
-                    yield return builder.Build();
-                    cursor.Key = lastKey;
-                }
-
-                rowsDone += count;
-                var done = !keyed || count < _options.ChunkSize;
-                if (done)
-                {
-                    cursor.Done.Add(table.StreamName);
-                    cursor.Table = null;
-                    cursor.Key = null;
-                }
-
+                cursor.Rows += (ulong)batch.Length;
+                rowsDone += batch.Length;
+                yield return batch;
                 yield return new StreamProgress(table.StreamName, StreamPhase.Snapshot, rowsDone, table.EstimatedRows);
-                yield return new Checkpoint((state with { Snapshot = cursor.ToState() }).ToJson());
-                if (done)
+                if (keyed)
                 {
-                    break;
+                    cursor.Key = lastKey;
+                    yield return new Checkpoint((state with { Snapshot = cursor.ToState() }).ToJson());
                 }
             }
 
+            cursor.Done.Add(table.StreamName);
+            cursor.Table = null;
+            cursor.Key = null;
+            yield return new StreamProgress(table.StreamName, StreamPhase.Snapshot, rowsDone, table.EstimatedRows);
+            yield return new Checkpoint((state with { Snapshot = cursor.ToState() }).ToJson());
             _log.Write(ConnectorLogLevel.Information, $"snapshot of {table.StreamName} done: {rowsDone.ToString(CultureInfo.InvariantCulture)} rows");
         }
 
@@ -431,7 +432,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                 sb.Append(')');
             }
 
-            sb.Append(" ORDER BY ").Append(keys).Append(" LIMIT ").Append(_options.ChunkSize.ToString(CultureInfo.InvariantCulture));
+            sb.Append(" ORDER BY ").Append(keys);
         }
 
         return sb.Append(") TO STDOUT (FORMAT BINARY)").ToString();

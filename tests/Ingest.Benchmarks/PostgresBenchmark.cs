@@ -42,6 +42,7 @@ internal static class PostgresBenchmark
         var chunk = 10_000;
         var snapshotRows = 10_000_000L;
         var commitInterval = "500ms";
+        var streaming = true;
         var childEnv = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Length; i++)
         {
@@ -54,12 +55,13 @@ internal static class PostgresBenchmark
                 case "--chunk" when i + 1 < args.Length: chunk = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--snapshot-rows" when i + 1 < args.Length: snapshotRows = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--commit-interval" when i + 1 < args.Length: commitInterval = args[++i]; break;
+                case "--no-streaming": streaming = false; break;
                 case "--child-env" when i + 1 < args.Length && args[i + 1].IndexOf('=', StringComparison.Ordinal) > 0:
                     var pair = args[++i];
                     childEnv[pair[..pair.IndexOf('=', StringComparison.Ordinal)]] = pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..];
                     break;
                 default:
-                    Console.Error.WriteLine($"Unknown argument '{args[i]}': postgres takes --rows N, --burst M, --rate R, --seconds S, --chunk C, --snapshot-rows S (0 skips item 4), --commit-interval D (e.g. 500ms), --child-env NAME=VALUE (for the ingest process, repeatable).");
+                    Console.Error.WriteLine($"Unknown argument '{args[i]}': postgres takes --rows N, --burst M, --rate R, --seconds S, --chunk C, --snapshot-rows S (0 skips item 4), --commit-interval D (e.g. 500ms), --no-streaming (skips items 2 and 3), --child-env NAME=VALUE (for the ingest process, repeatable).");
                     return 2;
             }
         }
@@ -144,64 +146,67 @@ internal static class PostgresBenchmark
             Print(Row(string.Create(CultureInfo.InvariantCulture, $"   extra: connector reader alone (in-proc, batches dropped; first batch at {readerSnap.FirstBatchSeconds:F2} s, {readerSnap.AllocatedMb:F0} MB allocated, client CPU {readerSnap.CpuSeconds:F2} s)"), readerSnap.Rows, readerSnap.Seconds, copy, "<= 1.3x", double.NaN));
 
             // 2. UPDATE burst through CDC into the merge table, against pg_recvlogical on the same WAL.
-            var readerStart = await ReaderStartAsync(server.Port);
-            await ExecAsync(cs, "CREATE PUBLICATION bench_recv FOR TABLE bench");
-            await ExecAsync(cs, "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')");
-            await using (var live = IngestChild.Start(ingestDll, plugins, pipeline, work.FullName, once: false, childEnv))
-            await using (var watcher = new DeltaLogWatcher(lakeTable, clock, 5))
+            if (streaming)
             {
-                // Wait for the engine to stream: a one-row change must reach the table.
-                var probe = await CommitUpdateAsync(cs, "UPDATE bench SET i = i + 1 WHERE id = 1");
-                await watcher.WaitForLsnAsync(probe.Lsn, TimeSpan.FromMinutes(2), () => !live.HasExited, CancellationToken.None);
-                var before = watcher.Seen.Count;
-
-                var update = await CommitUpdateAsync(cs, $"UPDATE bench SET i = i + 1 WHERE id <= {burst}");
-                var covered = await watcher.WaitForLsnAsync(update.Lsn, TimeSpan.FromMinutes(30), () => !live.HasExited, CancellationToken.None);
-                var burstSeconds = (covered.SeenMs - update.CommittedMs) / 1000;
-                var commits = watcher.Seen.Skip(before).Where(c => c.Version <= covered.Version).ToList();
-                var end = await ScalarAsync<NpgsqlLogSequenceNumber>(cs, "SELECT pg_current_wal_lsn()");
-                var recv = (await RecvLogicalAsync(server, end, "bench_recv")).TotalSeconds;
-                Print(Row("pg_recvlogical (pgoutput, proto 1) of the burst's WAL to /dev/null", burst, recv, double.NaN, null, double.NaN));
-                Print(Row($"2. UPDATE burst: commit -> Delta merge commit covering it ({commits.Count} commits)", burst, burstSeconds, recv, "<= 1.5x", live.PeakRssMb));
-                var decoded = await ReaderDecodeAsync(server.Port, readerStart, burst);
-                Print(Row(string.Create(CultureInfo.InvariantCulture, $"   extra: connector reader alone decoding the burst (in-proc, {decoded.AllocatedMb:F0} MB allocated, client CPU {decoded.CpuSeconds:F2} s)"), decoded.Rows, decoded.Seconds, recv, null, double.NaN));
-                Console.WriteLine("   burst commits (version: seconds after the UPDATE's commit, rows): " + string.Join(", ",
-                    commits.Select(c => string.Create(CultureInfo.InvariantCulture, $"v{c.Version}: {(c.SeenMs - update.CommittedMs) / 1000:F1} s, {c.Rows:N0} ({c.Metrics})"))));
-
-                // 3. Steady rate: latency from the source commit to the Delta commit that holds it.
-                var steady = await SteadyAsync(cs, watcher, clock, rows, rate, seconds, () => !live.HasExited);
-                Print(Row($"3. steady {rate:N0} changes/s for {seconds} s (achieved write rate)", steady.Rows, steady.WriteSeconds, double.NaN, null, live.PeakRssMb));
-                table.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"\nlatency source commit -> Delta commit visible: p50 {steady.P50:F0} ms, p99 {steady.P99:F0} ms, max {steady.Max:F0} ms over {steady.Count:N0} transactions of 50 updates (goal p99 <= 2000 ms: {(steady.P99 <= 2000 ? "met" : "missed")}); {steady.Commits} Delta commits, {steady.CommitSeconds:F2} s between commits on average"));
-                Console.WriteLine(table[^1]);
-                Console.WriteLine("a steady commit mid-run: " + steady.MiddleCommit);
-                if (!live.HasExited)
-                {
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak RSS of the streaming ingest process: {live.PeakRssMb:F0} MB"));
-                }
-            }
-
-            // 2b. The same burst with both consumers reading WAL already written (the live run above decoded most of the
-            // transaction while it ran, pg_recvlogical did not): the engine stopped during the UPDATE, then timed from
-            // its start (process start, plugin load, connect) until a commit covers the UPDATE.
-            {
-                await ExecAsync(cs, "SELECT pg_create_logical_replication_slot('bench_recv2', 'pgoutput')");
-                var update = await CommitUpdateAsync(cs, $"UPDATE bench SET i = i + 1 WHERE id <= {burst}");
-                var end = await ScalarAsync<NpgsqlLogSequenceNumber>(cs, "SELECT pg_current_wal_lsn()");
-                var started = clock.Elapsed.TotalMilliseconds;
-                double replaySeconds;
-                double replayRss;
-                await using (var replay = IngestChild.Start(ingestDll, plugins, pipeline, work.FullName, once: false, childEnv))
+                var readerStart = await ReaderStartAsync(server.Port);
+                await ExecAsync(cs, "CREATE PUBLICATION bench_recv FOR TABLE bench");
+                await ExecAsync(cs, "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')");
+                await using (var live = IngestChild.Start(ingestDll, plugins, pipeline, work.FullName, once: false, childEnv))
                 await using (var watcher = new DeltaLogWatcher(lakeTable, clock, 5))
                 {
-                    var covered = await watcher.WaitForLsnAsync(update.Lsn, TimeSpan.FromMinutes(30), () => !replay.HasExited, CancellationToken.None);
-                    replaySeconds = (covered.SeenMs - started) / 1000;
-                    replayRss = replay.PeakRssMb;
+                    // Wait for the engine to stream: a one-row change must reach the table.
+                    var probe = await CommitUpdateAsync(cs, "UPDATE bench SET i = i + 1 WHERE id = 1");
+                    await watcher.WaitForLsnAsync(probe.Lsn, TimeSpan.FromMinutes(2), () => !live.HasExited, CancellationToken.None);
+                    var before = watcher.Seen.Count;
+
+                    var update = await CommitUpdateAsync(cs, $"UPDATE bench SET i = i + 1 WHERE id <= {burst}");
+                    var covered = await watcher.WaitForLsnAsync(update.Lsn, TimeSpan.FromMinutes(30), () => !live.HasExited, CancellationToken.None);
+                    var burstSeconds = (covered.SeenMs - update.CommittedMs) / 1000;
+                    var commits = watcher.Seen.Skip(before).Where(c => c.Version <= covered.Version).ToList();
+                    var end = await ScalarAsync<NpgsqlLogSequenceNumber>(cs, "SELECT pg_current_wal_lsn()");
+                    var recv = (await RecvLogicalAsync(server, end, "bench_recv")).TotalSeconds;
+                    Print(Row("pg_recvlogical (pgoutput, proto 1) of the burst's WAL to /dev/null", burst, recv, double.NaN, null, double.NaN));
+                    Print(Row($"2. UPDATE burst: commit -> Delta merge commit covering it ({commits.Count} commits)", burst, burstSeconds, recv, "<= 1.5x", live.PeakRssMb));
+                    var decoded = await ReaderDecodeAsync(server.Port, readerStart, burst);
+                    Print(Row(string.Create(CultureInfo.InvariantCulture, $"   extra: connector reader alone decoding the burst (in-proc, {decoded.AllocatedMb:F0} MB allocated, client CPU {decoded.CpuSeconds:F2} s)"), decoded.Rows, decoded.Seconds, recv, null, double.NaN));
+                    Console.WriteLine("   burst commits (version: seconds after the UPDATE's commit, rows): " + string.Join(", ",
+                        commits.Select(c => string.Create(CultureInfo.InvariantCulture, $"v{c.Version}: {(c.SeenMs - update.CommittedMs) / 1000:F1} s, {c.Rows:N0} ({c.Metrics})"))));
+
+                    // 3. Steady rate: latency from the source commit to the Delta commit that holds it.
+                    var steady = await SteadyAsync(cs, watcher, clock, rows, rate, seconds, () => !live.HasExited);
+                    Print(Row($"3. steady {rate:N0} changes/s for {seconds} s (achieved write rate)", steady.Rows, steady.WriteSeconds, double.NaN, null, live.PeakRssMb));
+                    table.Add(string.Create(CultureInfo.InvariantCulture,
+                        $"\nlatency source commit -> Delta commit visible: p50 {steady.P50:F0} ms, p99 {steady.P99:F0} ms, max {steady.Max:F0} ms over {steady.Count:N0} transactions of 50 updates (goal p99 <= 2000 ms: {(steady.P99 <= 2000 ? "met" : "missed")}); {steady.Commits} Delta commits, {steady.CommitSeconds:F2} s between commits on average"));
+                    Console.WriteLine(table[^1]);
+                    Console.WriteLine("a steady commit mid-run: " + steady.MiddleCommit);
+                    if (!live.HasExited)
+                    {
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak RSS of the streaming ingest process: {live.PeakRssMb:F0} MB"));
+                    }
                 }
 
-                var recv = (await RecvLogicalAsync(server, end, "bench_recv2")).TotalSeconds;
-                Print(Row("pg_recvlogical of a second burst's WAL, already written", burst, recv, double.NaN, null, double.NaN));
-                Print(Row("2b. second burst, WAL already written: ingest run start -> Delta merge commit covering it", burst, replaySeconds, recv, "<= 1.5x", replayRss));
+                // 2b. The same burst with both consumers reading WAL already written (the live run above decoded most of the
+                // transaction while it ran, pg_recvlogical did not): the engine stopped during the UPDATE, then timed from
+                // its start (process start, plugin load, connect) until a commit covers the UPDATE.
+                {
+                    await ExecAsync(cs, "SELECT pg_create_logical_replication_slot('bench_recv2', 'pgoutput')");
+                    var update = await CommitUpdateAsync(cs, $"UPDATE bench SET i = i + 1 WHERE id <= {burst}");
+                    var end = await ScalarAsync<NpgsqlLogSequenceNumber>(cs, "SELECT pg_current_wal_lsn()");
+                    var started = clock.Elapsed.TotalMilliseconds;
+                    double replaySeconds;
+                    double replayRss;
+                    await using (var replay = IngestChild.Start(ingestDll, plugins, pipeline, work.FullName, once: false, childEnv))
+                    await using (var watcher = new DeltaLogWatcher(lakeTable, clock, 5))
+                    {
+                        var covered = await watcher.WaitForLsnAsync(update.Lsn, TimeSpan.FromMinutes(30), () => !replay.HasExited, CancellationToken.None);
+                        replaySeconds = (covered.SeenMs - started) / 1000;
+                        replayRss = replay.PeakRssMb;
+                    }
+
+                    var recv = (await RecvLogicalAsync(server, end, "bench_recv2")).TotalSeconds;
+                    Print(Row("pg_recvlogical of a second burst's WAL, already written", burst, recv, double.NaN, null, double.NaN));
+                    Print(Row("2b. second burst, WAL already written: ingest run start -> Delta merge commit covering it", burst, replaySeconds, recv, "<= 1.5x", replayRss));
+                }
             }
 
             // 4. Peak RSS during a large snapshot (its own table and pipeline, initial_only).
