@@ -566,14 +566,17 @@ internal sealed partial class ConnectionRunner(
 
             var now = DateTimeOffset.UtcNow;
             long covered = 0;
+            long coveredBytes = 0;
             var idle = false;
             foreach (var t in tables)
             {
                 covered += t.CoveredRows;
+                coveredBytes += t.CoveredBytes;
                 idle |= now - t.LastCommitAt >= runner.Options.IdleCommitAge && t.LastCommitAt != DateTimeOffset.MinValue;
             }
 
             return covered >= policy.MaxRows
+                || coveredBytes >= runner.Options.CommitBytes
                 || (now - _lastFlush >= policy.Interval && (covered > 0 || !_flushedOnce))
                 || idle;
         }
@@ -625,6 +628,7 @@ internal sealed partial class ConnectionRunner(
             runner.Status.CheckpointSequence = seq;
             runner.Status.Backfills.Committed();
             DisposeCovered();
+            NativeHeap.Trim();
 
             // Acknowledge what the lake can resume from: the earliest checkpoint any table records.
             var earliest = tables.Min(t => t.RecordedSequence ?? -1);

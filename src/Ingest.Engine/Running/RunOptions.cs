@@ -32,6 +32,14 @@ public sealed record RunOptions
     /// <summary>A table without new rows gets an empty commit (recording progress) when its last commit is older than this.</summary>
     public TimeSpan IdleCommitAge { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Merge, history and overwrite tables hold their covered rows in memory until the commit (appends write them to
+    /// files as they are covered): a commit is due once those rows hold this many bytes of Arrow buffers, whatever the
+    /// commit policy's interval and row count. A merge commit needs several times its rows' bytes while it runs (the
+    /// newest row per key gathered, the Parquet writer's row group), so this bounds the process's memory.
+    /// </summary>
+    public long CommitBytes { get; init; } = 16L << 20;
+
     /// <summary>Messages buffered between a reader and its sink (backpressure beyond that; see also <see cref="ReadAheadBytes"/>).</summary>
     public int ChannelCapacity { get; init; } = 1024;
 
@@ -39,5 +47,5 @@ public sealed record RunOptions
     /// Bytes of change batches (their Arrow buffers) a reader may read ahead of its sink, e.g. while the sink commits;
     /// backpressure beyond that. A single larger batch still passes alone.
     /// </summary>
-    public long ReadAheadBytes { get; init; } = 32L << 20;
+    public long ReadAheadBytes { get; init; } = 16L << 20;
 }

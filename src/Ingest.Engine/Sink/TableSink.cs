@@ -89,6 +89,9 @@ internal sealed partial class TableSink
 
     public long CoveredRows { get; private set; }
 
+    /// <summary>Bytes (Arrow buffers) of the covered rows held in memory until the commit: merge, history and overwrite tables (0 for appends, whose covered rows are in files).</summary>
+    public long CoveredBytes { get; private set; }
+
     public long PendingRows { get; private set; }
 
     public long? LastCommitVersion { get; private set; }
@@ -425,11 +428,11 @@ internal sealed partial class TableSink
 
             rows = LakeColumns.Gather(_arrowSchema, [rows], picks);
         }
-        _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length) { Unchanged = unchanged });
+        _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length) { Unchanged = unchanged, Owned = Owned(rows, batch) });
         PendingRows += length;
+        _pendingBytes += LakeColumns.BufferBytes(rows);
         if (Streams)
         {
-            _pendingBytes += LakeColumns.BufferBytes(rows);
             if (_pendingBytes >= SpillBytes)
             {
                 // No checkpoint covers these rows yet: to files of their own, which join the commit their checkpoint allows.
@@ -670,6 +673,8 @@ internal sealed partial class TableSink
         {
             _covered.AddRange(_pending);
             _pending.Clear();
+            CoveredBytes += _pendingBytes;
+            _pendingBytes = 0;
         }
 
         CoveredRows += PendingRows;
@@ -698,10 +703,13 @@ internal sealed partial class TableSink
         _lastCovered = null;
         _lastSpilled = null;
         _pendingBytes = 0;
+        Release(_pending);
+        Release(_covered);
         _pending.Clear();
         _covered.Clear();
         PendingRows = 0;
         CoveredRows = 0;
+        CoveredBytes = 0;
     }
 
     /// <summary>
@@ -744,6 +752,7 @@ internal sealed partial class TableSink
             var staged = CoveredRows;
             _covered.Clear();
             CoveredRows = 0;
+            CoveredBytes = 0;
             _stagedRows += staged;
             if (!final)
             {
@@ -848,14 +857,17 @@ internal sealed partial class TableSink
         else if (Target.Mode == SinkMode.History)
         {
             (result, rows) = await HistoryAsync(segments, options, cancellationToken);
+            Release(segments);
         }
         else
         {
             (result, rows) = await MergeAsync(segments, options, cancellationToken);
+            Release(segments);
         }
 
         _covered.Clear();
         CoveredRows = 0;
+        CoveredBytes = 0;
         LastCommitAt = DateTimeOffset.UtcNow;
         LastCommitVersion = result.Version;
         RowsCommitted += rows;
@@ -1106,9 +1118,49 @@ internal sealed partial class TableSink
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}.{Stream}: {Count} value(s) of column(s) {Columns} were not sent by the source (unchanged) and {Table} holds no earlier row of their key to keep them from, so they are null. At the source, REPLICA IDENTITY FULL (PostgreSQL) sends every value. Logged once per stream.")]
     private static partial void LogUnchangedLost(ILogger logger, string connection, string stream, long count, string columns, string table);
 
+    /// <summary>The arrays of <paramref name="rows"/> the sink made (its own columns, copies), not the batch's own.</summary>
+    private static IArrowArray[] Owned(RecordBatch rows, ChangeBatch batch)
+    {
+        var source = new HashSet<IArrowArray>(ReferenceEqualityComparer.Instance);
+        for (var c = 0; c < batch.Data.ColumnCount; c++)
+        {
+            source.Add(batch.Data.Column(c));
+        }
+
+        var owned = new List<IArrowArray>(rows.ColumnCount);
+        for (var c = 0; c < rows.ColumnCount; c++)
+        {
+            if (!source.Contains(rows.Column(c)))
+            {
+                owned.Add(rows.Column(c));
+            }
+        }
+
+        return [.. owned];
+    }
+
+    /// <summary>
+    /// Frees the native memory of the arrays the sink made for segments that were not written to files (written ones
+    /// handed their buffers to Parquet): at once, rather than when the garbage collector finalizes them, which under a
+    /// steady load is long after (the source's batches are freed by the runner after the commit).
+    /// </summary>
+    private static void Release(List<Segment> segments)
+    {
+        foreach (var seg in segments)
+        {
+            foreach (var array in seg.Owned)
+            {
+                array.Dispose();
+            }
+        }
+    }
+
     private sealed record Segment(RecordBatch Rows, ChangeOp[] Ops, SourcePosition[] Positions, int Start, int Length)
     {
         /// <summary>Merge and history only: per segment row, table ordinals of the columns the source did not send.</summary>
         public IReadOnlyDictionary<int, int[]>? Unchanged { get; init; }
+
+        /// <summary>The arrays of <see cref="Rows"/> the sink made (see <see cref="Release"/>).</summary>
+        public IArrowArray[] Owned { get; init; } = [];
     }
 }
