@@ -108,6 +108,21 @@ internal sealed class KeyIndex
             total += lengths[p] - (p == firstPart ? firstRow : 0);
         }
 
+        if (StrictlyAscending(parts, lengths, firstPart, firstRow))
+        {
+            // Every key differs from all before it (a snapshot's rows in key order): every row is its key's newest.
+            var all = new List<(int Part, int Row)>(total);
+            for (var p = firstPart; p < parts.Count; p++)
+            {
+                for (var r = p == firstPart ? firstRow : 0; r < lengths[p]; r++)
+                {
+                    all.Add((p, r));
+                }
+            }
+
+            return all;
+        }
+
         // One entry per distinct key: its newest (part, row) and the next entry with the same hash.
         var heads = new Dictionary<ulong, int>(Math.Max(total, 0));
         var winners = new List<(int Part, int Row)>(Math.Max(total, 0));
@@ -147,6 +162,51 @@ internal sealed class KeyIndex
         // Entries were made in first-seen order; the newest rows are wanted in emission order.
         winners.Sort();
         return winners;
+    }
+
+    /// <summary>Whether the rows have one integer key column without nulls whose values strictly increase in emission order.</summary>
+    private static bool StrictlyAscending(IReadOnlyList<IArrowArray[]> parts, IReadOnlyList<int> lengths, int firstPart, int firstRow)
+    {
+        var previous = long.MinValue;
+        var first = true;
+        for (var p = firstPart; p < parts.Count; p++)
+        {
+            if (parts[p].Length != 1 || parts[p][0].NullCount > 0)
+            {
+                return false;
+            }
+
+            var from = p == firstPart ? firstRow : 0;
+            switch (parts[p][0])
+            {
+                case Int64Array a when Ascending(a.Values, from, lengths[p], ref previous, ref first):
+                case Int32Array b when Ascending(b.Values, from, lengths[p], ref previous, ref first):
+                case Int16Array c when Ascending(c.Values, from, lengths[p], ref previous, ref first):
+                    continue;
+                default:
+                    return false;
+            }
+        }
+
+        return true;
+
+        static bool Ascending<T>(ReadOnlySpan<T> values, int from, int to, ref long previous, ref bool first)
+            where T : struct, System.Numerics.IBinaryInteger<T>
+        {
+            for (var r = from; r < to; r++)
+            {
+                var v = long.CreateTruncating(values[r]);
+                if (!first && v <= previous)
+                {
+                    return false;
+                }
+
+                previous = v;
+                first = false;
+            }
+
+            return true;
+        }
     }
 
     private static ulong Hash(IArrowArray[] keys, int row)
