@@ -347,11 +347,20 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             await noSort.ExecuteNonQueryAsync(ct);
         }
 
+        // The slot retains WAL from its consistent point for as long as the snapshot runs: measured before each table's
+        // COPY (the connection is busy during one), so the status shows how much the copy costs the server.
+        var figuresSeen = 0L;
         foreach (var table in tables)
         {
             if (cursor.Done.Contains(table.StreamName))
             {
                 continue;
+            }
+
+            await CheckSlotLagAsync(conn, ct);
+            if (NewSlotLagFigure(ref figuresSeen) is { } figures)
+            {
+                yield return figures;
             }
 
             if (cursor.Table != table.StreamName)
@@ -505,6 +514,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             string?[] old = [];
             var message = new PgOutputMessage();
             var lastStallNote = DateTime.MinValue;
+            var figuresSeen = 0L;
             var wal = replication.StartLogicalReplication(slot, ct, resumeAt, pgOptions);
             await foreach (var data in wal.WithCancellation(ct))
             {
@@ -668,6 +678,12 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                     {
                         yield return b.Build();
                     }
+                }
+
+                // The heartbeat loop measured the slot's retained WAL again: the connection's status shows it.
+                if (NewSlotLagFigure(ref figuresSeen) is { } figures)
+                {
+                    yield return figures;
                 }
 
                 // A backfill whose chunk waits behind a flood of changes says so (every few seconds while it lasts).
@@ -1043,13 +1059,16 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
 
     /// <summary>
     /// The WAL the slot keeps on the server (<c>pg_current_wal_lsn() - restart_lsn</c>): logged at debug level every
-    /// heartbeat interval, as a warning above <c>slotLagWarningBytes</c>.
+    /// heartbeat interval, as a warning above <c>slotLagWarningBytes</c>, and yielded as the connection's
+    /// <see cref="RetainedWalFigure"/> figure.
     /// </summary>
     private async Task CheckSlotLagAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         try
         {
-            await using var cmd = new NpgsqlCommand("SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = @s", conn);
+            // Never an error on a standby (pg_current_wal_lsn() raises one there): inside the snapshot's transaction an
+            // error would abort the copy.
+            await using var cmd = new NpgsqlCommand("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE (pg_current_wal_lsn() - restart_lsn)::bigint END FROM pg_replication_slots WHERE slot_name = @s", conn);
             cmd.Parameters.AddWithValue("s", _options.SlotName);
             if (await cmd.ExecuteScalarAsync(ct) is not long lag)
             {
@@ -1057,6 +1076,7 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             }
 
             SlotLagBytes = lag;
+            Interlocked.Increment(ref _slotLagMeasurements);
             if (lag > _options.SlotLagWarningBytes)
             {
                 _log.Write(ConnectorLogLevel.Warning, string.Create(CultureInfo.InvariantCulture,
@@ -1084,6 +1104,26 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
     }
 
     private long _slotLagBytes = -1;
+    private long _slotLagMeasurements;
+
+    /// <summary>The name under which the slot's retained WAL reaches the connection's status (<see cref="SourceFigures"/>).</summary>
+    internal const string RetainedWalFigure = "retained_wal_bytes";
+
+    /// <summary>
+    /// The slot's retained WAL as a figure of the connection's status, when a measurement newer than
+    /// <paramref name="seen"/> exists (<paramref name="seen"/> then moves to it); null otherwise.
+    /// </summary>
+    private SourceFigures? NewSlotLagFigure(ref long seen)
+    {
+        var measured = Interlocked.Read(ref _slotLagMeasurements);
+        if (measured == seen || SlotLagBytes is not (>= 0 and var lag))
+        {
+            return null;
+        }
+
+        seen = measured;
+        return new SourceFigures(new ConnectorFigure(RetainedWalFigure, "retained WAL", lag, FigureUnits.Bytes));
+    }
 
     public async ValueTask AcknowledgeAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
     {

@@ -190,6 +190,29 @@ public sealed class BrowserTests(IngestServerFixture server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Connection_page_shows_the_connectors_figures_in_megabytes_beside_the_streams()
+    {
+        using (var api = await server.LoginAsync())
+        {
+            var created = await api.PostAsJsonAsync("api/connections", new { name = "ui-figures", connector = "vault", config = new { host = "v", password = "open-sesame" } });
+            Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+        }
+
+        await LoginAsync();
+        await _page.GotoAsync("/connections/ui-figures");
+        await _page.WaitForSelectorAsync("h1 .badge:has-text('idle')");
+        Assert.Equal(0, await _page.Locator("#figures").CountAsync());
+        await _page.ClickAsync("#start");
+
+        // The vault test plugin reports 13,002,342 bytes of key cache.
+        var figure = _page.Locator("#figures [data-figure=cache_bytes]");
+        await figure.WaitForAsync();
+        await ShotAsync("08b-connection-figures");
+        Assert.Equal("key cache", await figure.Locator("dt").TextContentAsync());
+        Assert.Equal("12.4 MB", await figure.Locator("dd").TextContentAsync());
+    }
+
+    [Fact]
     public async Task Generated_form_edits_arrays_and_a_oneOf_group_and_shows_them_again_when_editing()
     {
         await LoginAsync();

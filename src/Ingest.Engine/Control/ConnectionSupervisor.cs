@@ -40,7 +40,11 @@ public sealed record StreamSnapshot(string Name, string Mode, string TablePath, 
 /// <param name="CaughtUp">Whether the connector said it caught up.</param>
 /// <param name="StartedAt">When the current (or last) run started.</param>
 /// <param name="Streams">Per stream.</param>
-public sealed record ConnectionSnapshot(string Name, string State, string? Error, int Restarts, bool CaughtUp, DateTimeOffset? StartedAt, IReadOnlyList<StreamSnapshot> Streams);
+public sealed record ConnectionSnapshot(string Name, string State, string? Error, int Restarts, bool CaughtUp, DateTimeOffset? StartedAt, IReadOnlyList<StreamSnapshot> Streams)
+{
+    /// <summary>The connector's latest figures about the connection (e.g. a slot's retained WAL), in the order first reported.</summary>
+    public IReadOnlyList<Sdk.Records.ConnectorFigure> Figures { get; init; } = [];
+}
 
 /// <summary>A backfill request that cannot be taken.</summary>
 /// <param name="field">What is at fault: <c>connection</c>, <c>stream</c> or <c>filter</c>.</param>
@@ -278,7 +282,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
             : cs.State.ToString().ToLowerInvariant();
         if (r.Task is { IsFaulted: true } faulted && !r.Paused)
         {
-            return new ConnectionSnapshot(r.Connection.Name, "failed", faulted.Exception?.GetBaseException().Message, cs.Restarts, cs.CaughtUp, r.StartedAt, []);
+            return new ConnectionSnapshot(r.Connection.Name, "failed", faulted.Exception?.GetBaseException().Message, cs.Restarts, cs.CaughtUp, r.StartedAt, []) { Figures = [.. cs.Figures.Values] };
         }
 
         var streams = r.Targets.Select(t =>
@@ -290,7 +294,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
                 LagMilliseconds = s.Lag is { } lag ? (long)lag.TotalMilliseconds : null,
             };
         }).ToList();
-        return new ConnectionSnapshot(r.Connection.Name, state, cs.Error, cs.Restarts, cs.CaughtUp, r.StartedAt, streams);
+        return new ConnectionSnapshot(r.Connection.Name, state, cs.Error, cs.Restarts, cs.CaughtUp, r.StartedAt, streams) { Figures = [.. cs.Figures.Values] };
     }
 
     /// <summary>The one-connection pipeline a stored connection runs as.</summary>

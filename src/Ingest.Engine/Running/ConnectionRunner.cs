@@ -393,6 +393,9 @@ internal sealed partial class ConnectionRunner(
 
                         ss.Message = p.Message;
                         break;
+                    case SourceFigures figures:
+                        status.Report(figures);
+                        break;
                     case CaughtUp:
                         await sink.FlushAsync(force: true, CancellationToken.None);
                         if (!status.CaughtUp)

@@ -57,6 +57,32 @@ public sealed class ConnectionStatus(string name)
     /// <summary>The streams by name.</summary>
     public ConcurrentDictionary<string, StreamStatus> Streams { get; } = new(StringComparer.Ordinal);
 
+    // Replaced whole on each report (copy on write), so readers on other threads always see a complete set.
+    private volatile IReadOnlyDictionary<string, ConnectorFigure> _figures = new Dictionary<string, ConnectorFigure>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The connector's latest figures about the connection (see <see cref="SourceFigures"/>) by name, in the order first
+    /// reported; empty until it sends any. They outlive the run that reported them: a stopped slot still retains its WAL.
+    /// </summary>
+    public IReadOnlyDictionary<string, ConnectorFigure> Figures => _figures;
+
+    /// <summary>When the connector last reported figures.</summary>
+    public DateTimeOffset? FiguresAt { get; private set; }
+
+    /// <summary>Keeps the figures of <paramref name="message"/>, each replacing the previous value of its name.</summary>
+    public void Report(SourceFigures message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var next = new Dictionary<string, ConnectorFigure>(_figures, StringComparer.Ordinal);
+        foreach (var f in message.Figures)
+        {
+            next[f.Name] = f;
+        }
+
+        _figures = next;
+        FiguresAt = DateTimeOffset.UtcNow;
+    }
+
     /// <summary>The status of a stream (created on first use).</summary>
     public StreamStatus Stream(string name) => Streams.GetOrAdd(name, n => new StreamStatus(n));
 }

@@ -50,6 +50,11 @@ internal static class ProgressView
                 head += $"  restarts {c.Restarts}";
             }
 
+            foreach (var f in c.Figures.Values)
+            {
+                head += $"  {f.Label} {Components.Shared.Format.Figure(f)}";
+            }
+
             if (c.Error is { } e && c.State is ConnectionState.Failed or ConnectionState.Retrying)
             {
                 head += $"  error: {e}";

@@ -186,7 +186,7 @@ internal sealed partial class WorkerService(IConfigStore store, ConnectionSuperv
     private static partial void LogUsageFailed(ILogger logger, string connection, string stream, string error);
 
     private static bool Same(ConnectionSnapshot a, ConnectionSnapshot b) =>
-        a.Restarts == b.Restarts && a.CaughtUp == b.CaughtUp && a.Streams.SequenceEqual(b.Streams);
+        a.Restarts == b.Restarts && a.CaughtUp == b.CaughtUp && a.Streams.SequenceEqual(b.Streams) && a.Figures.SequenceEqual(b.Figures);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Connection {Connection} cannot start: {Problems}")]
     private static partial void LogStartFailed(ILogger logger, string connection, string problems);

@@ -55,6 +55,10 @@ public sealed record ConnectionView(
 /// <param name="Streams">Per stream.</param>
 /// <param name="Rates">Recent rows/s, oldest first.</param>
 /// <param name="RecentErrors">Recent errors, newest first.</param>
+/// <param name="Figures">
+/// The connector's latest figures about the whole connection (e.g. a PostgreSQL slot's <c>retained_wal_bytes</c>),
+/// each with its name, label, value and unit; empty when it reports none.
+/// </param>
 public sealed record ConnectionStatusView(
     string State,
     string? Error,
@@ -65,7 +69,8 @@ public sealed record ConnectionStatusView(
     DateTimeOffset? LastCommitAt,
     IReadOnlyList<StreamSnapshot> Streams,
     IReadOnlyList<RatePoint> Rates,
-    IReadOnlyList<ErrorEntry> RecentErrors);
+    IReadOnlyList<ErrorEntry> RecentErrors,
+    IReadOnlyList<Ingest.Sdk.Records.ConnectorFigure> Figures);
 
 /// <summary>A result, or the problems that refused it (field and message) with an HTTP status.</summary>
 public sealed record Outcome<T>(T? Value, IReadOnlyList<ConfigProblem> Problems, int Status)
@@ -561,7 +566,8 @@ internal sealed partial class ConnectionService
             s?.Streams.Max(x => x.LastCommitAt),
             s?.Streams ?? [],
             live?.Rates ?? [],
-            live?.Errors ?? []);
+            live?.Errors ?? [],
+            s?.Figures ?? []);
         return new ConnectionView(
             c.Name,
             c.Connector,

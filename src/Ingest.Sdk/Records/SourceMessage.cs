@@ -4,7 +4,7 @@ namespace Ingest.Sdk.Records;
 
 /// <summary>
 /// What a connector's read yields: <see cref="ChangeBatch"/>es interleaved with <see cref="Checkpoint"/>s,
-/// and optionally <see cref="StreamProgress"/> and <see cref="CaughtUp"/> notices.
+/// and optionally <see cref="StreamProgress"/>, <see cref="SourceFigures"/> and <see cref="CaughtUp"/> notices.
 /// </summary>
 public abstract class SourceMessage
 {

@@ -8,13 +8,17 @@ namespace Ingest.TestPlugins.Vault;
 
 /// <summary>
 /// A connector to a pretend key vault: Check succeeds only with the password "open-sesame" and names the
-/// field otherwise. Its schema uses every construct the form generator renders.
+/// field otherwise. Its schema uses every construct the form generator renders. A read reports one figure about
+/// the connection (<see cref="CacheBytes"/> bytes of key cache) and ends.
 /// </summary>
 [IngestConnector("vault", Description = "A pretend key vault (host tests).", DocumentationUrl = "https://example.invalid/vault")]
 public sealed class VaultConnector : ISourceConnector
 {
     /// <summary>The password Check accepts.</summary>
     public const string Password = "open-sesame";
+
+    /// <summary>The <c>cache_bytes</c> figure a read reports: 12.4 MB.</summary>
+    public const long CacheBytes = 13_002_342;
 
     /// <inheritdoc />
     public ConnectorSpec Spec { get; } = ConnectorSpec.Parse("""
@@ -120,7 +124,7 @@ public sealed class VaultConnector : ISourceConnector
         public async IAsyncEnumerable<SourceMessage> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
         {
             await Task.Yield();
-            yield break;
+            yield return new SourceFigures(new ConnectorFigure("cache_bytes", "key cache", CacheBytes, FigureUnits.Bytes));
         }
 
         public ValueTask AcknowledgeAsync(Checkpoint checkpoint, CancellationToken cancellationToken) => ValueTask.CompletedTask;

@@ -40,5 +40,21 @@ internal static class Format
         _ => (milliseconds.Value / 86_400_000.0).ToString("0", CultureInfo.InvariantCulture) + " d",
     };
 
+    /// <summary>Bytes in megabytes as PostgreSQL's pg_size_pretty counts them (1 MB = 1024 kB): "0.03 MB", "12.4 MB", "1,536 MB".</summary>
+    public static string Megabytes(double bytes)
+    {
+        var mb = Math.Max(0, bytes) / (1024.0 * 1024.0);
+        return mb.ToString(mb < 1 ? "0.00" : mb < 100 ? "0.0" : "N0", CultureInfo.InvariantCulture) + " MB";
+    }
+
+    /// <summary>A connector's figure in its unit: bytes in MB, milliseconds as a lag, counts with separators, else the number and the unit.</summary>
+    public static string Figure(Ingest.Sdk.Records.ConnectorFigure f) => f.Unit switch
+    {
+        Ingest.Sdk.Records.FigureUnits.Bytes => Megabytes(f.Value),
+        Ingest.Sdk.Records.FigureUnits.Milliseconds => Lag((long)Math.Round(f.Value)),
+        Ingest.Sdk.Records.FigureUnits.Count => Math.Round(f.Value).ToString("N0", CultureInfo.InvariantCulture),
+        _ => f.Value.ToString(Math.Abs(f.Value) < 10 && f.Value != Math.Floor(f.Value) ? "0.0#" : "N0", CultureInfo.InvariantCulture) + " " + f.Unit,
+    };
+
     public static string Time(DateTimeOffset? at) => at?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? "-";
 }
