@@ -194,4 +194,61 @@ public class ChangeBatchBuilderTests
         Assert.Equal(SourcePosition.Zero, batch.LastPosition);
         Assert.Equal(Schema, StreamSchema.FromArrow(batch.Data.Schema));
     }
+    [Fact]
+    public void Fixed_width_columns_hold_no_validity_until_a_null_and_the_right_bits_after_it()
+    {
+        var schema = new StreamSchema([new SdkField("id", DataType.Int64, false), new SdkField("n", DataType.Int32), new SdkField("d", DataType.Double)]);
+        var b = new ChangeBatchBuilder("t", schema);
+        void Batch(params int?[] values)
+        {
+            for (var r = 0; r < values.Length; r++)
+            {
+                b.BeginRow(ChangeOp.Insert, new SourcePosition(1, (uint)r), 0);
+                b.SetInt64(0, r);
+                if (values[r] is { } v)
+                {
+                    b.SetInt32(1, v);
+                    b.SetDouble(2, v / 2.0);
+                }
+                else
+                {
+                    b.SetNull(1);
+                    b.SetNull(2);
+                }
+
+                b.EndRow();
+            }
+        }
+
+        // Nulls from the 12th of 20 rows (past the first byte of the bitmap), then a batch without, then one starting with a null.
+        Batch([.. Enumerable.Range(0, 20).Select(i => i >= 11 && i % 3 == 0 ? (int?)null : i)]);
+        using var first = b.Build();
+        Batch(7, 8, 9);
+        using var second = b.Build();
+        Batch(null, 5);
+        using var third = b.Build();
+
+        var n = (Int32Array)first.Data.Column(1);
+        Assert.Equal(3, n.NullCount);
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => i >= 11 && i % 3 == 0 ? (int?)null : i), Enumerable.Range(0, 20).Select(n.GetValue));
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => i >= 11 && i % 3 == 0 ? (double?)null : i / 2.0), Enumerable.Range(0, 20).Select(((DoubleArray)first.Data.Column(2)).GetValue));
+        Assert.Equal(0, second.Data.Column(1).NullCount);
+        Assert.Equal(0, second.Data.Column(1).Data.Buffers[0].Length);
+        Assert.Equal(new int?[] { 7, 8, 9 }, Enumerable.Range(0, 3).Select(((Int32Array)second.Data.Column(1)).GetValue));
+        Assert.Equal(new int?[] { null, 5 }, Enumerable.Range(0, 2).Select(((Int32Array)third.Data.Column(1)).GetValue));
+        Assert.Equal(0, ((Int64Array)third.Data.Column(0)).NullCount);
+    }
+
+    [Fact]
+    public void Integer_and_timestamp_setters_refuse_each_others_columns()
+    {
+        var b = new ChangeBatchBuilder("t", Schema);
+        b.BeginRow(ChangeOp.Insert, new SourcePosition(1, 0), 0);
+
+        Assert.Throws<InvalidOperationException>(() => b.SetTimestampMicros(0, 1));
+        Assert.Throws<InvalidOperationException>(() => b.SetInt64(10, 1));
+        Assert.Throws<InvalidOperationException>(() => b.SetInt32(9, 1));
+        Assert.Throws<InvalidOperationException>(() => b.SetDate(4, 1));
+        Assert.Throws<InvalidOperationException>(() => b.SetInt16(4, 1));
+    }
 }

@@ -169,22 +169,22 @@ public sealed class ChangeBatchBuilder
     public void SetBoolean(int column, bool value) => Col(column).As<BooleanArray.Builder>(PrimitiveKind.Boolean).Append(value);
 
     /// <summary>Sets a byte column.</summary>
-    public void SetInt8(int column, sbyte value) => Col(column).As<Int8Array.Builder>(PrimitiveKind.Int8).Append(value);
+    public void SetInt8(int column, sbyte value) => Fixed<sbyte>(column, PrimitiveKind.Int8).Append(value);
 
     /// <summary>Sets a short column.</summary>
-    public void SetInt16(int column, short value) => Col(column).As<Int16Array.Builder>(PrimitiveKind.Int16).Append(value);
+    public void SetInt16(int column, short value) => Fixed<short>(column, PrimitiveKind.Int16).Append(value);
 
     /// <summary>Sets an integer column.</summary>
-    public void SetInt32(int column, int value) => Col(column).As<Int32Array.Builder>(PrimitiveKind.Int32).Append(value);
+    public void SetInt32(int column, int value) => Fixed<int>(column, PrimitiveKind.Int32).Append(value);
 
     /// <summary>Sets a long column.</summary>
-    public void SetInt64(int column, long value) => Col(column).As<Int64Array.Builder>(PrimitiveKind.Int64).Append(value);
+    public void SetInt64(int column, long value) => Fixed<long>(column, PrimitiveKind.Int64).Append(value);
 
     /// <summary>Sets a float column.</summary>
-    public void SetFloat(int column, float value) => Col(column).As<FloatArray.Builder>(PrimitiveKind.Float).Append(value);
+    public void SetFloat(int column, float value) => Fixed<float>(column, PrimitiveKind.Float).Append(value);
 
     /// <summary>Sets a double column.</summary>
-    public void SetDouble(int column, double value) => Col(column).As<DoubleArray.Builder>(PrimitiveKind.Double).Append(value);
+    public void SetDouble(int column, double value) => Fixed<double>(column, PrimitiveKind.Double).Append(value);
 
     /// <summary>Sets a string column.</summary>
     public void SetString(int column, string value)
@@ -198,6 +198,20 @@ public sealed class ChangeBatchBuilder
 
     /// <summary>Sets a binary column.</summary>
     public void SetBinary(int column, ReadOnlySpan<byte> value) => Col(column).As<BinaryArray.Builder>(PrimitiveKind.Binary).Append(value);
+
+    /// <summary>The fixed-width builder of a column of <paramref name="kind"/>, counting the value about to be appended.</summary>
+    private RawBuilder<T> Fixed<T>(int column, PrimitiveKind kind)
+        where T : struct
+    {
+        var c = Col(column);
+        if (c.Raw is not RawBuilder<T> raw || c.Field.Type is not PrimitiveType p || p.Kind != kind)
+        {
+            throw c.WrongType(kind.ToString());
+        }
+
+        c.Length++;
+        return raw;
+    }
 
     /// <summary>Sets a date column from days since 1970-01-01.</summary>
     public void SetDate(int column, int daysSinceEpoch)
@@ -219,7 +233,7 @@ public sealed class ChangeBatchBuilder
     public void SetTimestampMicros(int column, long micros)
     {
         var c = Col(column);
-        if (c.Raw is not RawBuilder<long> raw)
+        if (c.Raw is not RawBuilder<long> raw || c.Field.Type is not PrimitiveType { Kind: PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz })
         {
             throw c.WrongType("timestamp");
         }
@@ -419,8 +433,12 @@ public sealed class ChangeBatchBuilder
 
         private static object? NewRaw(DataType type) => type switch
         {
-            PrimitiveType { Kind: PrimitiveKind.Date } => new RawBuilder<int>(),
-            PrimitiveType { Kind: PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz } => new RawBuilder<long>(),
+            PrimitiveType { Kind: PrimitiveKind.Int8 } => new RawBuilder<sbyte>(),
+            PrimitiveType { Kind: PrimitiveKind.Int16 } => new RawBuilder<short>(),
+            PrimitiveType { Kind: PrimitiveKind.Int32 or PrimitiveKind.Date } => new RawBuilder<int>(),
+            PrimitiveType { Kind: PrimitiveKind.Int64 or PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz } => new RawBuilder<long>(),
+            PrimitiveType { Kind: PrimitiveKind.Float } => new RawBuilder<float>(),
+            PrimitiveType { Kind: PrimitiveKind.Double } => new RawBuilder<double>(),
             _ => null,
         };
 
@@ -429,15 +447,10 @@ public sealed class ChangeBatchBuilder
             PrimitiveType p => p.Kind switch
             {
                 PrimitiveKind.Boolean => new BooleanArray.Builder(),
-                PrimitiveKind.Int8 => new Int8Array.Builder(),
-                PrimitiveKind.Int16 => new Int16Array.Builder(),
-                PrimitiveKind.Int32 => new Int32Array.Builder(),
-                PrimitiveKind.Int64 => new Int64Array.Builder(),
-                PrimitiveKind.Float => new FloatArray.Builder(),
-                PrimitiveKind.Double => new DoubleArray.Builder(),
                 PrimitiveKind.String => new Utf8Builder(),
                 PrimitiveKind.Binary => new BytesBuilder(),
-                PrimitiveKind.Date or PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz => null,
+                PrimitiveKind.Int8 or PrimitiveKind.Int16 or PrimitiveKind.Int32 or PrimitiveKind.Int64 or PrimitiveKind.Float or PrimitiveKind.Double
+                    or PrimitiveKind.Date or PrimitiveKind.Timestamp or PrimitiveKind.TimestampNtz => null,
                 _ => throw new InvalidOperationException($"Unknown kind {p.Kind}."),
             },
             DecimalType d => new Decimal128Array.Builder((Decimal128Type)d.ToArrowType()),
@@ -463,16 +476,14 @@ public sealed class ChangeBatchBuilder
         {
             switch (Raw ?? Builder)
             {
+                case RawBuilder<sbyte> r: r.AppendNull(); break;
+                case RawBuilder<short> r: r.AppendNull(); break;
                 case RawBuilder<int> r: r.AppendNull(); break;
                 case RawBuilder<long> r: r.AppendNull(); break;
+                case RawBuilder<float> r: r.AppendNull(); break;
+                case RawBuilder<double> r: r.AppendNull(); break;
                 case null: Boxed!.Add(null); break;
                 case BooleanArray.Builder b: b.AppendNull(); break;
-                case Int8Array.Builder b: b.AppendNull(); break;
-                case Int16Array.Builder b: b.AppendNull(); break;
-                case Int32Array.Builder b: b.AppendNull(); break;
-                case Int64Array.Builder b: b.AppendNull(); break;
-                case FloatArray.Builder b: b.AppendNull(); break;
-                case DoubleArray.Builder b: b.AppendNull(); break;
                 case StringArray.Builder b: b.AppendNull(); break;
                 case BinaryArray.Builder b: b.AppendNull(); break;
                 case Decimal128Array.Builder b: b.AppendNull(); break;
@@ -487,14 +498,19 @@ public sealed class ChangeBatchBuilder
         {
             IArrowArray array;
             long bytes = 0;
-            if (Raw is RawBuilder<int> days)
+            if (Raw is not null)
             {
-                array = days.Build((values, validity, length, nulls) => new Date32Array(values, validity, length, nulls, 0));
-            }
-            else if (Raw is RawBuilder<long> micros)
-            {
-                var type = (TimestampType)Field.Type.ToArrowType();
-                array = micros.Build((values, validity, length, nulls) => new TimestampArray(type, values, validity, length, nulls, 0));
+                array = ((PrimitiveType)Field.Type).Kind switch
+                {
+                    PrimitiveKind.Int8 => ((RawBuilder<sbyte>)Raw).Build((v, n, length, nulls) => new Int8Array(v, n, length, nulls, 0)),
+                    PrimitiveKind.Int16 => ((RawBuilder<short>)Raw).Build((v, n, length, nulls) => new Int16Array(v, n, length, nulls, 0)),
+                    PrimitiveKind.Int32 => ((RawBuilder<int>)Raw).Build((v, n, length, nulls) => new Int32Array(v, n, length, nulls, 0)),
+                    PrimitiveKind.Int64 => ((RawBuilder<long>)Raw).Build((v, n, length, nulls) => new Int64Array(v, n, length, nulls, 0)),
+                    PrimitiveKind.Float => ((RawBuilder<float>)Raw).Build((v, n, length, nulls) => new FloatArray(v, n, length, nulls, 0)),
+                    PrimitiveKind.Double => ((RawBuilder<double>)Raw).Build((v, n, length, nulls) => new DoubleArray(v, n, length, nulls, 0)),
+                    PrimitiveKind.Date => ((RawBuilder<int>)Raw).Build((v, n, length, nulls) => new Date32Array(v, n, length, nulls, 0)),
+                    _ => ((RawBuilder<long>)Raw).Build((v, n, length, nulls) => new TimestampArray((TimestampType)Field.Type.ToArrowType(), v, n, length, nulls, 0)),
+                };
             }
             else if (Builder is null)
             {
@@ -506,12 +522,6 @@ public sealed class ChangeBatchBuilder
                 array = Builder switch
                 {
                     BooleanArray.Builder b => b.Build(),
-                    Int8Array.Builder b => b.Build(),
-                    Int16Array.Builder b => b.Build(),
-                    Int32Array.Builder b => b.Build(),
-                    Int64Array.Builder b => b.Build(),
-                    FloatArray.Builder b => b.Build(),
-                    DoubleArray.Builder b => b.Build(),
                     StringArray.Builder b => b.Build(),
                     BinaryArray.Builder b => b.Build(),
                     Decimal128Array.Builder b => b.Build(),
@@ -570,16 +580,14 @@ public sealed class ChangeBatchBuilder
         {
             switch (Raw ?? Builder)
             {
+                case RawBuilder<sbyte> r: r.Clear(); break;
+                case RawBuilder<short> r: r.Clear(); break;
                 case RawBuilder<int> r: r.Clear(); break;
                 case RawBuilder<long> r: r.Clear(); break;
+                case RawBuilder<float> r: r.Clear(); break;
+                case RawBuilder<double> r: r.Clear(); break;
                 case null: break;
                 case BooleanArray.Builder b: b.Clear(); break;
-                case Int8Array.Builder b: b.Clear(); break;
-                case Int16Array.Builder b: b.Clear(); break;
-                case Int32Array.Builder b: b.Clear(); break;
-                case Int64Array.Builder b: b.Clear(); break;
-                case FloatArray.Builder b: b.Clear(); break;
-                case DoubleArray.Builder b: b.Clear(); break;
                 case StringArray.Builder b: b.Clear(); break;
                 case BinaryArray.Builder b: b.Clear(); break;
                 case Decimal128Array.Builder b: b.Clear(); break;
@@ -595,16 +603,14 @@ public sealed class ChangeBatchBuilder
             var data = (int)Math.Min(bytes, int.MaxValue);
             switch (Raw ?? Builder)
             {
+                case RawBuilder<sbyte> r: r.Reserve(rows); break;
+                case RawBuilder<short> r: r.Reserve(rows); break;
                 case RawBuilder<int> r: r.Reserve(rows); break;
                 case RawBuilder<long> r: r.Reserve(rows); break;
+                case RawBuilder<float> r: r.Reserve(rows); break;
+                case RawBuilder<double> r: r.Reserve(rows); break;
                 case null: Boxed!.EnsureCapacity(rows); break;
                 case BooleanArray.Builder b: b.Reserve(rows); break;
-                case Int8Array.Builder b: b.Reserve(rows); break;
-                case Int16Array.Builder b: b.Reserve(rows); break;
-                case Int32Array.Builder b: b.Reserve(rows); break;
-                case Int64Array.Builder b: b.Reserve(rows); break;
-                case FloatArray.Builder b: b.Reserve(rows); break;
-                case DoubleArray.Builder b: b.Reserve(rows); break;
                 case Utf8Builder b: b.ReserveData(data).Reserve(rows); break;
                 case BytesBuilder b: b.ReserveData(data).Reserve(rows); break;
                 case Decimal128Array.Builder b: b.Reserve(rows); break;
@@ -636,7 +642,10 @@ public sealed class ChangeBatchBuilder
         }
     }
 
-    /// <summary>Appends fixed-width values and a validity bitmap straight into Arrow buffers.</summary>
+    /// <summary>
+    /// Appends fixed-width values straight into an Arrow buffer. The validity bitmap is started only by the first null of a
+    /// batch (all earlier bits set then): a column without nulls costs one write per value.
+    /// </summary>
     private sealed class RawBuilder<T>
         where T : struct
     {
@@ -647,11 +656,20 @@ public sealed class ChangeBatchBuilder
         public void Append(T value)
         {
             _values.Append(value);
-            _validity.Append(true);
+            if (_nulls > 0)
+            {
+                _validity.Append(true);
+            }
         }
 
         public void AppendNull()
         {
+            if (_nulls == 0)
+            {
+                _validity.Clear();
+                _validity.AppendRange(true, _values.Length);
+            }
+
             _values.Append(default(T));
             _validity.Append(false);
             _nulls++;
