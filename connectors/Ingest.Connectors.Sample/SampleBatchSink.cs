@@ -34,8 +34,14 @@ internal sealed class SampleBatchSink : ISampleSink
         return _builders[stream].Build();
     }
 
+    /// <summary>
+    /// The source timestamp of the rows generated next (the reader's wall clock sets it per event); null gives each row
+    /// the synthetic time of its sequence number.
+    /// </summary>
+    public long? SourceMicros { get; set; }
+
     public void Row(int stream, ChangeOp op, long sequence, int id, int lineNo) =>
-        RowAt(stream, op, new SourcePosition((ulong)sequence, 0), SampleGenerator.TimestampOf(sequence), id, lineNo);
+        RowAt(stream, op, new SourcePosition((ulong)sequence, 0), SourceMicros ?? SampleGenerator.TimestampOf(sequence), id, lineNo);
 
     /// <summary>A row at an explicit position (backfill rows sit between change events: (sequence, 1..n)).</summary>
     public void RowAt(int stream, ChangeOp op, SourcePosition position, long timestampMicros, int id, int lineNo)

@@ -20,7 +20,10 @@ internal sealed class SampleGenerator
     /// <summary>2025-01-01T00:00:00Z: snapshot rows were last changed before it, change events happen after it.</summary>
     public static readonly long BaseMicros = (new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero).UtcTicks - DateTime.UnixEpoch.Ticks) / 10;
 
-    /// <summary>Source time advances 10 ms per sequence number.</summary>
+    /// <summary>
+    /// The generated data's clock advances 10 ms per sequence number (the <c>updated_at</c> of change rows); the synthetic
+    /// source clock uses it too, the wall clock does not (see <see cref="SampleTimeline"/>).
+    /// </summary>
     public const long MicrosPerSequence = 10_000;
 
     private const long Day = 86_400_000_000L;
@@ -205,6 +208,7 @@ internal sealed class SampleGenerator
         _ => _orderExists[id],
     };
 
+    /// <summary>The data time of <paramref name="sequence"/>: the source timestamp with <see cref="SampleClock.Synthetic"/>.</summary>
     public static long TimestampOf(long sequence) => BaseMicros + (sequence * MicrosPerSequence);
 
     private static int DayOf(long micros) => (int)(micros / Day);

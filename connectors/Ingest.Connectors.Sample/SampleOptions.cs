@@ -12,6 +12,7 @@ namespace Ingest.Connectors.Sample;
 /// <param name="Changes">Change events that exist when a read starts (the backlog after the snapshot).</param>
 /// <param name="ChangesPerSecond">New change events per second after the backlog; 0 ends the read after it.</param>
 /// <param name="BatchSize">Rows per batch.</param>
+/// <param name="Clock">Where the changes' source timestamps come from (the data values never depend on it).</param>
 internal sealed record SampleOptions(
     long Seed = 42,
     int Customers = 1000,
@@ -19,7 +20,8 @@ internal sealed record SampleOptions(
     int Orders = 5000,
     long Changes = 10_000,
     double ChangesPerSecond = 10,
-    int BatchSize = 5000)
+    int BatchSize = 5000,
+    SampleClock Clock = SampleClock.Wall)
 {
     public const int MaxCustomers = 10_000_000;
     public const int MaxProducts = 1_000_000;
@@ -43,7 +45,8 @@ internal sealed record SampleOptions(
             "orders": { "type": "integer", "title": "Orders", "description": "Orders in the snapshot, with 1 to 5 lines each. Needs at least one customer and one product.", "default": 5000, "minimum": 0, "maximum": 10000000 },
             "changes": { "type": "integer", "title": "Change backlog", "description": "Change events that already exist when a read starts: the backlog after the snapshot. The read says it has caught up once they are read.", "default": 10000, "minimum": 0, "maximum": 1000000000 },
             "changesPerSecond": { "type": "number", "title": "Changes per second", "description": "After the backlog, new change events keep coming at this rate until the read is stopped. 0 ends the read after the backlog.", "default": 10, "minimum": 0, "maximum": 1000000 },
-            "batchSize": { "type": "integer", "title": "Batch size", "description": "Rows per batch; a checkpoint follows every batch.", "default": 5000, "minimum": 1, "maximum": 1000000 }
+            "batchSize": { "type": "integer", "title": "Batch size", "description": "Rows per batch; a checkpoint follows every batch.", "default": 5000, "minimum": 1, "maximum": 1000000 },
+            "clock": { "type": "string", "title": "Source clock", "description": "wall: each change carries the time the sample source made it (live changes now, the backlog in the recent past), so the lag is real. synthetic: 2025-01-01 plus 10 ms per sequence number, the same on every read (for byte-identical output in tests and benchmarks). The data values are the same either way.", "enum": ["wall", "synthetic"], "default": "wall" }
           }
         }
         """;
@@ -74,9 +77,10 @@ internal sealed record SampleOptions(
                 "changes" => o with { Changes = Integer(p, 0, MaxChanges) },
                 "changesPerSecond" => o with { ChangesPerSecond = Number(p, 0, MaxChangesPerSecond) },
                 "batchSize" => o with { BatchSize = (int)Integer(p, 1, MaxBatchSize) },
+                "clock" => o with { Clock = ClockOf(p) },
                 _ => throw new ConnectorException(
                     ErrorKind.Configuration,
-                    $"Unknown setting '{p.Name}': the sample connector takes seed, customers, products, orders, changes, changesPerSecond and batchSize.",
+                    $"Unknown setting '{p.Name}': the sample connector takes seed, customers, products, orders, changes, changesPerSecond, batchSize and clock.",
                     "/" + p.Name),
             };
         }
@@ -107,6 +111,15 @@ internal sealed record SampleOptions(
         return v;
     }
 
+    private static SampleClock ClockOf(JsonProperty p) => p.Value.ValueKind == JsonValueKind.String
+        ? p.Value.GetString() switch
+        {
+            "wall" => SampleClock.Wall,
+            "synthetic" => SampleClock.Synthetic,
+            _ => throw new ConnectorException(ErrorKind.Configuration, $"'clock' must be \"wall\" or \"synthetic\", not {p.Value.GetRawText()}.", "/clock"),
+        }
+        : throw new ConnectorException(ErrorKind.Configuration, $"'clock' must be \"wall\" or \"synthetic\", not {p.Value.GetRawText()}.", "/clock");
+
     private static double Number(JsonProperty p, double min, double max)
     {
         if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var v) || !double.IsFinite(v))
@@ -128,4 +141,14 @@ internal sealed record SampleOptions(
     /// <summary>A short hash of what decides the generated data (seed and snapshot sizes), kept in checkpoints.</summary>
     public string Fingerprint() =>
         (SampleData.Hash(Seed, 99, Customers, Orders) ^ SampleData.Hash(Seed, 98, Products)).ToString("x16", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Where the source timestamps of the sample's rows come from.</summary>
+internal enum SampleClock
+{
+    /// <summary>The time the sample source made each change: real, so the engine's lag means something.</summary>
+    Wall,
+
+    /// <summary><see cref="SampleGenerator.TimestampOf"/> of each row's sequence number: identical on every read.</summary>
+    Synthetic,
 }

@@ -12,7 +12,8 @@ namespace Ingest.Connectors.Sample;
 /// new change events at the configured rate until cancelled. Everything up to the rate-driven part is a
 /// function of the options and the starting state, so a resumed read continues exactly where the
 /// checkpoint left off. Backfills re-read the current rows of an id range between change batches, positioned
-/// right after the last change event, one batch and checkpoint per chunk.
+/// right after the last change event, one batch and checkpoint per chunk. With the wall clock (the default) the rows'
+/// source timestamps come from <see cref="SampleTimeline"/>; with the synthetic one, from the sequence numbers.
 /// </summary>
 internal sealed class SampleReader : ISourceReader, IBackfillReader
 {
@@ -30,6 +31,10 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
     private readonly Dictionary<string, long> _finished = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<(BackfillRequest? Start, string? Cancel)> _commands = new();
     private readonly List<string> _covered;
+    private readonly bool _wall;
+
+    // With the wall clock: the source time of the state the generator holds (the last event's, or the snapshot's).
+    private long _stateMicros;
     private ulong _subBase;
     private ulong _sub;
     private int _started;
@@ -45,6 +50,7 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
         _start = start;
         _log = log;
         _fingerprint = options.Fingerprint();
+        _wall = options.Clock == SampleClock.Wall;
         foreach (var selection in streams)
         {
             var s = SampleStreams.IndexOf(selection.Name);
@@ -166,11 +172,14 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
 
         var generator = new SampleGenerator(_options);
         var sink = new SampleBatchSink(generator, Math.Min(_options.BatchSize, 65_536));
+        var timeline = new SampleTimeline(_options.Changes, _options.ChangesPerSecond);
         var checkpoints = 0;
 
         if (_start is null || _start.Phase == SampleState.SnapshotPhase)
         {
             sink.Enabled = _snapshotStreams;
+            _stateMicros = timeline.BacklogMicros(0);
+            sink.SourceMicros = _wall ? _stateMicros : null;
             var first = _start is null ? 0 : SampleStreams.IndexOf(_start.Stream!);
             for (var s = first; s < SampleStreams.Count; s++)
             {
@@ -215,6 +224,7 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
             }
 
             _log.Write(ConnectorLogLevel.Debug, $"Replayed {_start.Event} change events in {sw.ElapsedMilliseconds} ms.");
+            _stateMicros = timeline.BacklogMicros(_start.Event);
             _subBase = (ulong)(generator.NextSequence - 1);
             _sub = _start.Sub;
         }
@@ -225,6 +235,11 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
             if (cancellationToken.IsCancellationRequested)
             {
                 yield break;
+            }
+
+            if (_wall)
+            {
+                sink.SourceMicros = _stateMicros = timeline.BacklogMicros(generator.EventsApplied + 1);
             }
 
             generator.ApplyNextEvent(sink);
@@ -273,11 +288,18 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
         }
 
         var rate = _options.ChangesPerSecond;
-        var clock = Stopwatch.StartNew();
+        var liveStart = timeline.Elapsed;
         long emitted = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var due = (long)(clock.Elapsed.TotalSeconds * rate);
+            var now = timeline.Elapsed;
+            var due = (long)((now - liveStart).TotalSeconds * rate);
+            if (due <= emitted)
+            {
+                // Nothing happened at the source since the last event: the state is as of now (and before the next event).
+                _stateMicros = Math.Max(_stateMicros, timeline.MicrosAt(now));
+            }
+
             if (due <= emitted && HasBackfillWork)
             {
                 foreach (var m in BackfillStep(generator, sink))
@@ -290,7 +312,7 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
 
             if (due <= emitted)
             {
-                var wait = TimeSpan.FromSeconds((emitted + 1) / rate) - clock.Elapsed;
+                var wait = TimeSpan.FromSeconds((emitted + 1) / rate) - (timeline.Elapsed - liveStart);
                 wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond));
                 if (!await DelayAsync(wait, cancellationToken).ConfigureAwait(false))
                 {
@@ -302,8 +324,14 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
 
             while (emitted < due && sink.PendingRows < _options.BatchSize)
             {
-                generator.ApplyNextEvent(sink);
                 emitted++;
+                if (_wall)
+                {
+                    // The time the source made the event, not when it was read: a reader that falls behind shows as lag.
+                    sink.SourceMicros = _stateMicros = timeline.LiveMicros(liveStart, emitted);
+                }
+
+                generator.ApplyNextEvent(sink);
             }
 
             foreach (var m in Flush(generator, sink))
@@ -381,7 +409,8 @@ internal sealed class SampleReader : ISourceReader, IBackfillReader
                 _sub = 0;
             }
 
-            var timestamp = SampleGenerator.TimestampOf(generator.NextSequence - 1);
+            // The rows are as of the last change event.
+            var timestamp = _wall ? _stateMicros : SampleGenerator.TimestampOf(generator.NextSequence - 1);
             var enabled = sink.Enabled;
             var only = new bool[SampleStreams.Count];
             only[s] = true;

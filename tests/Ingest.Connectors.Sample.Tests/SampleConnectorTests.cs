@@ -9,12 +9,22 @@ namespace Ingest.Connectors.Sample.Tests;
 public class SampleConnectorTests
 {
     [Fact]
-    public async Task Two_reads_with_the_same_seed_give_the_same_messages()
+    public async Task Two_reads_with_the_same_seed_and_the_synthetic_clock_give_identical_messages()
+    {
+        var first = await ReadAllAsync(Context(SmallConfig(clock: "synthetic")));
+        var second = await ReadAllAsync(Context(SmallConfig(clock: "synthetic")));
+
+        Assert.Equal(first.Select(m => m.Text), second.Select(m => m.Text));
+        Assert.Contains(first, m => m.Kind == "batch");
+    }
+
+    [Fact]
+    public async Task Two_reads_with_the_same_seed_and_the_wall_clock_give_the_same_rows_and_checkpoints()
     {
         var first = await ReadAllAsync(Context(SmallConfig()));
         var second = await ReadAllAsync(Context(SmallConfig()));
 
-        Assert.Equal(first.Select(m => m.Text), second.Select(m => m.Text));
+        Assert.Equal(first.Select(m => m.Content), second.Select(m => m.Content));
         Assert.Contains(first, m => m.Kind == "batch");
     }
 
@@ -27,10 +37,14 @@ public class SampleConnectorTests
         Assert.NotEqual(a.First(m => m.Kind == "batch").Text, b.First(m => m.Kind == "batch").Text);
     }
 
-    [Fact]
-    public async Task Resuming_from_any_checkpoint_yields_exactly_the_remaining_messages()
+    [Theory]
+    [InlineData("synthetic")]
+    [InlineData("wall")]
+    public async Task Resuming_from_any_checkpoint_yields_exactly_the_remaining_messages(string clock)
     {
-        var config = SmallConfig(changes: 300, batchSize: 23);
+        // With the synthetic clock byte for byte; with the wall clock all but the source timestamps.
+        var config = SmallConfig(changes: 300, batchSize: 23, clock: clock);
+        Func<Message, string> text = clock == "synthetic" ? m => m.Text : m => m.Content;
         var full = await ReadAllAsync(Context(config));
         var checkpoints = full.Select((m, i) => (m, i)).Where(x => x.m.Kind == "checkpoint").ToList();
         Assert.True(checkpoints.Count > 10, $"only {checkpoints.Count} checkpoints");
@@ -43,14 +57,14 @@ public class SampleConnectorTests
         {
             var resumed = await ReadAllAsync(Context(config, checkpoint.State));
 
-            Assert.Equal(full.Skip(index + 1).Select(m => m.Text), resumed.Select(m => m.Text));
+            Assert.Equal(full.Skip(index + 1).Select(text), resumed.Select(text));
         }
     }
 
     [Fact]
-    public async Task Positions_strictly_increase_per_stream_and_timestamps_follow_them()
+    public async Task Positions_strictly_increase_per_stream_and_synthetic_timestamps_follow_them()
     {
-        var messages = await ReadAllAsync(Context(SmallConfig()));
+        var messages = await ReadAllAsync(Context(SmallConfig(clock: "synthetic")));
         var rows = messages.SelectMany(m => m.Rows).ToList();
 
         foreach (var stream in AllStreams)

@@ -13,7 +13,7 @@ public class SampleOptionsTests
         var options = SampleOptions.Parse(Config("{}"));
         var properties = new SampleConnector().Spec.ConfigSchema["properties"]!.AsObject();
 
-        Assert.Equal(new SampleOptions(42, 1000, 200, 5000, 10_000, 10, 5000), options);
+        Assert.Equal(new SampleOptions(42, 1000, 200, 5000, 10_000, 10, 5000, SampleClock.Wall), options);
         Assert.Equal(42, properties["seed"]!["default"]!.GetValue<long>());
         Assert.Equal(options.Customers, properties["customers"]!["default"]!.GetValue<int>());
         Assert.Equal(options.Products, properties["products"]!["default"]!.GetValue<int>());
@@ -21,6 +21,20 @@ public class SampleOptionsTests
         Assert.Equal(options.Changes, properties["changes"]!["default"]!.GetValue<long>());
         Assert.Equal(options.ChangesPerSecond, properties["changesPerSecond"]!["default"]!.GetValue<double>());
         Assert.Equal(options.BatchSize, properties["batchSize"]!["default"]!.GetValue<int>());
+        Assert.Equal("wall", properties["clock"]!["default"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("wall", "Wall")]
+    [InlineData("synthetic", "Synthetic")]
+    public void Clock_setting_picks_the_source_of_timestamps(string value, string clock)
+    {
+        var expected = Enum.Parse<SampleClock>(clock);
+        var options = SampleOptions.Parse(Config($$"""{"clock":"{{value}}"}"""));
+        var allowed = new SampleConnector().Spec.ConfigSchema["properties"]!["clock"]!["enum"]!.AsArray().Select(n => n!.GetValue<string>());
+
+        Assert.Equal(expected, options.Clock);
+        Assert.Contains(value, allowed);
     }
 
     [Fact]
@@ -34,7 +48,7 @@ public class SampleOptionsTests
             Assert.NotNull(node!["title"]);
             Assert.NotNull(node["description"]);
             Assert.NotNull(node["default"]);
-            if (name != "seed")
+            if (node["type"]!.GetValue<string>() is "integer" or "number" && name != "seed")
             {
                 Assert.NotNull(node["minimum"]);
             }
@@ -53,6 +67,8 @@ public class SampleOptionsTests
     [InlineData("""{"seed":"x"}""", "/seed")]
     [InlineData("""{"customer":5}""", "/customer")]
     [InlineData("""{"customers":0,"orders":5}""", "/orders")]
+    [InlineData("""{"clock":"utc"}""", "/clock")]
+    [InlineData("""{"clock":1}""", "/clock")]
     public async Task Bad_values_fail_check_naming_the_field(string json, string field)
     {
         var connector = new SampleConnector();
