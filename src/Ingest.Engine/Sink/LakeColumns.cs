@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Text;
 using Apache.Arrow;
@@ -115,21 +116,39 @@ internal static class LakeColumns
         return new RecordBatch(tableSchema, arrays, length);
     }
 
-    // The sink's own columns are written into one reused scratch builder per thread, then copied into native Arrow memory
-    // (Build): no managed arrays per batch to collect (the position column alone is 32 bytes a row, a large-object-heap
-    // array per batch), and the Parquet writer takes the native buffers as they are (the C data interface moves them).
-    [ThreadStatic]
-    private static ArrowBuffer.Builder<byte>? t_scratch;
+    // The sink's own columns (and gathered rows) are written into a pooled scratch builder, then copied into native Arrow
+    // memory (Build): no managed arrays per batch to collect (the position column alone is 32 bytes a row, a
+    // large-object-heap array per batch), and the Parquet writer takes the native buffers as they are (the C data
+    // interface moves them). A few builders are shared by all threads (one per thread kept a large array on every
+    // thread-pool thread the sink ever ran on); one larger than MaxScratchBytes is not kept.
+    private static readonly ConcurrentBag<ArrowBuffer.Builder<byte>> s_scratch = [];
 
-    private const int MaxScratchBytes = 4 << 20;
+    private const int MaxScratchBytes = 16 << 20;
+    private const int MaxPooledScratch = 4;
 
     private static ArrowBuffer.Builder<byte> Scratch(int bytes, out Span<byte> span)
     {
-        var scratch = bytes <= MaxScratchBytes ? t_scratch ??= new ArrowBuffer.Builder<byte>(bytes) : new ArrowBuffer.Builder<byte>(bytes);
-        scratch.Clear();
+        if (!s_scratch.TryTake(out var scratch))
+        {
+            scratch = new ArrowBuffer.Builder<byte>(bytes);
+        }
+
+        // Every caller writes (or clears) all the bytes it asks for: no zeroing here.
         scratch.Resize(bytes);
         span = scratch.Span[..bytes];
         return scratch;
+    }
+
+    /// <summary>The scratch's bytes in a native buffer of their own; the scratch goes back to the pool.</summary>
+    private static ArrowBuffer Done(ArrowBuffer.Builder<byte> scratch)
+    {
+        var buffer = scratch.Build();
+        if (scratch.Capacity <= MaxScratchBytes && s_scratch.Count < MaxPooledScratch)
+        {
+            s_scratch.Add(scratch);
+        }
+
+        return buffer;
     }
 
     private static ArrowBuffer Offsets(int length, int width)
@@ -141,7 +160,7 @@ internal static class LakeColumns
             offsets[i] = i * width;
         }
 
-        return scratch.Build();
+        return Done(scratch);
     }
 
     private static ArrowBuffer Bitmap(int length, Func<int, bool> bit)
@@ -156,7 +175,7 @@ internal static class LakeColumns
             }
         }
 
-        return scratch.Build();
+        return Done(scratch);
     }
 
     private static StringArray OpArray(ChangeOp[] ops, int start, int length)
@@ -174,7 +193,7 @@ internal static class LakeColumns
             span[i] = (byte)op;
         }
 
-        return new StringArray(length, offsets, scratch.Build(), ArrowBuffer.Empty, 0, 0);
+        return new StringArray(length, offsets, Done(scratch), ArrowBuffer.Empty, 0, 0);
     }
 
     private static StringArray PositionArray(SourcePosition[] positions, int start, int length)
@@ -188,7 +207,7 @@ internal static class LakeColumns
             Encoding.ASCII.GetBytes(chars, span.Slice(i * 32, 32));
         }
 
-        return new StringArray(length, offsets, scratch.Build(), ArrowBuffer.Empty, 0, 0);
+        return new StringArray(length, offsets, Done(scratch), ArrowBuffer.Empty, 0, 0);
     }
 
     private static TimestampArray SourceTsArray(long[] micros, int start, int length)
@@ -197,7 +216,7 @@ internal static class LakeColumns
         var validity = nulls == 0 ? ArrowBuffer.Empty : Bitmap(length, i => micros[start + i] != 0);
         var scratch = Scratch(length * sizeof(long), out var span);
         micros.AsSpan(start, length).CopyTo(MemoryMarshal.Cast<byte, long>(span));
-        return new TimestampArray(UtcMicros, scratch.Build(), validity, length, nulls, 0);
+        return new TimestampArray(UtcMicros, Done(scratch), validity, length, nulls, 0);
     }
 
     private static TimestampArray ValidFromArray(long[] micros, int start, int length, long ingestedAtMicros)
@@ -210,7 +229,7 @@ internal static class LakeColumns
             target[i] = v != 0 ? v : ingestedAtMicros;
         }
 
-        return new TimestampArray(UtcMicros, scratch.Build(), ArrowBuffer.Empty, length, 0, 0);
+        return new TimestampArray(UtcMicros, Done(scratch), ArrowBuffer.Empty, length, 0, 0);
     }
 
     private static TimestampArray ArrowKernelsNullTimestamps(int length)
@@ -218,14 +237,14 @@ internal static class LakeColumns
         var validity = Bitmap(length, _ => false);
         var scratch = Scratch(length * sizeof(long), out var span);
         span.Clear();
-        return new TimestampArray(UtcMicros, scratch.Build(), validity, length, length, 0);
+        return new TimestampArray(UtcMicros, Done(scratch), validity, length, length, 0);
     }
 
     private static TimestampArray ConstantTimestamp(long micros, int length)
     {
         var scratch = Scratch(length * sizeof(long), out var span);
         MemoryMarshal.Cast<byte, long>(span).Fill(micros);
-        return new TimestampArray(UtcMicros, scratch.Build(), ArrowBuffer.Empty, length, 0, 0);
+        return new TimestampArray(UtcMicros, Done(scratch), ArrowBuffer.Empty, length, 0, 0);
     }
 
     /// <summary>The bytes of a batch's Arrow buffers (children included): what holding it in memory costs.</summary>
@@ -336,7 +355,7 @@ internal static class LakeColumns
                     }
                 }
 
-                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, values.Build()]));
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, Done(values)]));
             }
 
             case StringType or BinaryType:
@@ -371,7 +390,7 @@ internal static class LakeColumns
                     written += o[start + length] - o[start];
                 }
 
-                var offsetsBuffer = offsetsScratch.Build();
+                var offsetsBuffer = Done(offsetsScratch);
                 var values = Scratch(written, out var bytes);
                 written = 0;
                 foreach (var (s, start, length) in runs)
@@ -383,7 +402,7 @@ internal static class LakeColumns
                     written += size;
                 }
 
-                var valuesBuffer = values.Build();
+                var valuesBuffer = Done(values);
                 return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, offsetsBuffer, valuesBuffer]));
             }
 
@@ -399,7 +418,7 @@ internal static class LakeColumns
                     written += length * width;
                 }
 
-                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, values.Build()]));
+                return ArrowArrayFactory.BuildArray(new ArrayData(type, n, nulls, 0, [validityBuffer, Done(values)]));
             }
 
             default:
@@ -462,7 +481,7 @@ internal static class LakeColumns
             at += length;
         }
 
-        return scratch.Build();
+        return Done(scratch);
     }
 
     private static void SetBits(Span<byte> bits, int start, int length)
