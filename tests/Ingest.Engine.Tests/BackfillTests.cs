@@ -63,7 +63,7 @@ public sealed class BackfillTests : IDisposable
     public async Task Backfill_interrupted_by_a_stop_resumes_from_its_last_chunk()
     {
         var progress = new ConcurrentQueue<BackfillSnapshot>();
-        await using var supervisor = NewSupervisor();
+        await using var supervisor = NewSupervisor(readAheadBytes: 1);
         supervisor.BackfillChanged += (_, b) => progress.Enqueue(b);
         var connection = Connection(BigConfig);
         Assert.Empty(await supervisor.StartAsync(connection, CancellationToken.None));
@@ -147,11 +147,13 @@ public sealed class BackfillTests : IDisposable
         return status;
     }
 
-    private ConnectionSupervisor NewSupervisor() => new(
+    // readAheadBytes: the sample's backfill reads as fast as the engine takes it; a small read-ahead keeps it within a few
+    // batches of the commits, so that a stop lands mid-backfill (with the default 16 MB, the whole backfill is read at once).
+    private ConnectionSupervisor NewSupervisor(long readAheadBytes = 16L << 20) => new(
         () => new Dictionary<string, ISourceConnector>(StringComparer.Ordinal) { ["sample"] = new SampleConnector() },
         null,
         NullLoggerFactory.Instance,
-        new RunOptions { RetryBaseDelay = TimeSpan.FromMilliseconds(50) },
+        new RunOptions { RetryBaseDelay = TimeSpan.FromMilliseconds(50), ReadAheadBytes = readAheadBytes },
         new Pipelines.CommitPolicy(TimeSpan.FromMilliseconds(200), 5000));
 
     private StoredConnection Connection(string config = Config) => new(
