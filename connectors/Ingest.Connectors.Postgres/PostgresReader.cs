@@ -530,12 +530,17 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
                         break;
                     case PgOutputKind.Relation:
                         var rel = message.Relation!;
-                        var (relation, reshaped) = await TrackAsync(rel, byName, shapes, ct);
+                        var (relation, reshaped, shapeNote) = await TrackAsync(rel, byName, shapes, ct);
                         relations[rel.RelationId] = relation;
                         if (reshaped is not null && builders.Remove(reshaped.StreamName, out var stale) && stale.Count > 0)
                         {
                             // Rows of the old shape go out first; the rest of the transaction uses the new one.
                             yield return stale.Build();
+                        }
+
+                        if (shapeNote is not null)
+                        {
+                            yield return new StreamProgress(relation.Table!.StreamName, StreamPhase.Streaming, 0, null, message: shapeNote);
                         }
 
                         break;
@@ -847,7 +852,12 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
     /// <c>ALTER TABLE</c>) onto the stream. When the columns differ from the stream's current ones (added, dropped, a
     /// type changed), the stream takes the new shape and the table is returned: its later batches carry the new schema.
     /// </summary>
-    private async Task<(Relation Relation, PgTable? Reshaped)> TrackAsync(PgRelationMessage rel, ConcurrentDictionary<string, PgTable> byName, Dictionary<uint, string> shapes, CancellationToken ct)
+    /// <remarks>
+    /// Rows that existed before an added column with a default hold that default at the source, but no change carries it
+    /// (PostgreSQL stores it once for the old rows, or rewrites the table without logical changes): the lake's old rows
+    /// read null there. The returned note says so and points at a backfill of the stream.
+    /// </remarks>
+    private async Task<(Relation Relation, PgTable? Reshaped, string? Note)> TrackAsync(PgRelationMessage rel, ConcurrentDictionary<string, PgTable> byName, Dictionary<uint, string> shapes, CancellationToken ct)
     {
         var names = new string[rel.Columns.Count];
         var shape = new StringBuilder();
@@ -861,10 +871,11 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
         var stream = rel.Namespace + "." + rel.RelationName;
         if (!byName.TryGetValue(stream, out var table))
         {
-            return (new Relation(null, [], names), null);
+            return (new Relation(null, [], names), null, null);
         }
 
         PgTable? reshaped = null;
+        string? note = null;
         var signature = shape.ToString();
         if (!shapes.TryGetValue(rel.RelationId, out var known) || known != signature)
         {
@@ -872,7 +883,14 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             var columns = await ColumnsAsync(rel, table, ct);
             if (!columns.Select(c => (c.Name, c.PgType)).SequenceEqual(table.Columns.Select(c => (c.Name, c.PgType))))
             {
-                var added = columns.Where(c => table.Schema.IndexOf(c.Name) < 0).Select(c => $"{c.Name} {c.PgType}");
+                var added = columns.Where(c => table.Schema.IndexOf(c.Name) < 0).Select(c => $"{c.Name} {c.PgType}").ToList();
+                var defaulted = await DefaultedAsync(rel.RelationId, [.. columns.Where(c => table.Schema.IndexOf(c.Name) < 0).Select(c => c.Name)], ct);
+                if (defaulted.Count > 0)
+                {
+                    note = $"column(s) {string.Join(", ", defaulted)} added with a default: rows written before it hold that value in PostgreSQL but null in the lake (no change carried it) until a backfill of {stream}";
+                    _log.Write(ConnectorLogLevel.Warning, $"{stream}: {note}");
+                }
+
                 var dropped = table.Columns.Where(c => !columns.Any(n => n.Name == c.Name)).Select(c => c.Name);
                 var retyped = columns.Where(c => table.Columns.Any(o => o.Name == c.Name && o.PgType != c.PgType)).Select(c => $"{c.Name} {table.Columns.First(o => o.Name == c.Name).PgType} -> {c.PgType}");
                 var key = table.PrimaryKey.All(k => columns.Any(c => c.Name == k))
@@ -892,9 +910,38 @@ internal sealed class PostgresReader : ISourceReader, IBackfillReader
             map[i] = table.Schema.IndexOf(names[i]);
         }
 
-        return (new Relation(table, map, names), reshaped);
+        return (new Relation(table, map, names), reshaped, note);
 
         static string Listed(IEnumerable<string> items) => string.Join(", ", items) is { Length: > 0 } text ? text : "none";
+    }
+
+    /// <summary>Of the columns just added to a table, those with a default (as "name = default"): their value for older rows reached no change.</summary>
+    private async Task<List<string>> DefaultedAsync(uint relationId, string[] added, CancellationToken ct)
+    {
+        if (added.Length == 0)
+        {
+            return [];
+        }
+
+        await using var conn = new NpgsqlConnection(_options.ConnectionString("ingest-types"));
+        await OpenAsync(conn, ct);
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT a.attname, pg_get_expr(d.adbin, d.adrelid)
+            FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = $1 AND a.attname = ANY($2) AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Oid, Value = relationId });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = added });
+        var defaulted = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            defaulted.Add($"{r.GetString(0)} = {r.GetString(1)}");
+        }
+
+        return defaulted;
     }
 
     /// <summary>The columns a Relation message describes, typed as discovery types them; unchanged columns keep their nullability.</summary>

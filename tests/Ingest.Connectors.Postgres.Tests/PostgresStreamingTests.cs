@@ -75,6 +75,36 @@ public sealed class PostgresStreamingTests(PgServer pg)
     }
 
     [Fact]
+    public async Task A_column_added_with_a_default_says_older_rows_need_a_backfill()
+    {
+        var db = await pg.CreateDatabaseAsync();
+        await pg.ExecAsync(db, "CREATE TABLE dflt (id int PRIMARY KEY, a text); INSERT INTO dflt VALUES (1, 'old')", "ingest");
+        await using var read = new ReadSession(new PostgresConnector(), Json(pg.Config(db, "s_default")), null, "public.dflt");
+        Assert.True(await read.CaughtUpAsync());
+
+        // One added without a default (nothing to say about older rows), one with: only the latter is named.
+        await pg.ExecAsync(db, "ALTER TABLE dflt ADD COLUMN plain int, ADD COLUMN tier text NOT NULL DEFAULT 'basic'; INSERT INTO dflt VALUES (2, 'new', 5, 'gold')", "ingest");
+        var notes = new List<StreamProgress>();
+        Assert.True(await read.ReadUntilAsync(m =>
+        {
+            if (m is StreamProgress { Message: not null } p)
+            {
+                notes.Add(p);
+            }
+
+            return read.RowsOf("public.dflt").Any(r => Equals(r["id"], 2));
+        }));
+
+        var note = Assert.Single(notes);
+        Assert.Equal("public.dflt", note.Stream);
+        Assert.Equal(StreamPhase.Streaming, note.Phase);
+        Assert.Contains("tier = 'basic'::text", note.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("plain", note.Message, StringComparison.Ordinal);
+        Assert.Contains("backfill of public.dflt", note.Message, StringComparison.Ordinal);
+        Assert.Equal("gold", read.RowsOf("public.dflt").Single(r => Equals(r["id"], 2))["tier"]);
+    }
+
+    [Fact]
     public async Task Slot_lag_is_an_observable_gauge_tagged_with_the_connection_and_the_slot()
     {
         var db = await pg.CreateDatabaseAsync();
