@@ -64,14 +64,26 @@ public sealed class BackfillTests : IDisposable
     {
         var progress = new ConcurrentQueue<BackfillSnapshot>();
         await using var supervisor = NewSupervisor(readAheadBytes: 1);
-        supervisor.BackfillChanged += (_, b) => progress.Enqueue(b);
+
+        // The stop is requested from the progress event itself, the moment 300 rows are committed: polling for that
+        // left the engine time to read and commit the whole backfill before the stop landed.
+        var armed = 0;
+        var stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        supervisor.BackfillChanged += (sender, b) =>
+        {
+            progress.Enqueue(b);
+            if (b.RowsDone >= 300 && Interlocked.Exchange(ref armed, 0) == 1)
+            {
+                _ = Task.Run(async () => stopped.SetResult(await supervisor.StopAsync("shop", CancellationToken.None)));
+            }
+        };
         var connection = Connection(BigConfig);
         Assert.Empty(await supervisor.StartAsync(connection, CancellationToken.None));
         await WaitAsync(() => supervisor.Snapshot("shop") is { CaughtUp: true }, "the connection catches up");
 
+        Volatile.Write(ref armed, 1);
         await supervisor.RequestBackfillAsync("shop", "order_lines", null, "lines", CancellationToken.None);
-        await WaitAsync(() => supervisor.Backfills("shop")[0].RowsDone >= 300, "the backfill is under way");
-        Assert.True(await supervisor.StopAsync("shop", CancellationToken.None));
+        Assert.True(await stopped.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         var before = supervisor.Backfills("shop")[0];
         Assert.Equal("running", before.State);
         var committedBefore = before.RowsDone;
