@@ -25,7 +25,11 @@ namespace Ingest.Engine.Kafka;
 internal sealed partial class KafkaSink(BoundConnection connection, KafkaTransport transport, CommitPolicy commit, RunOptions options, ILogger logger, ConnectionStatus status, Task? sourceDone)
 {
     private readonly Dictionary<string, TopicState> _topics = new(StringComparer.Ordinal);
-    private readonly HashSet<TopicPartition> _eof = [];
+    // Partitions at their end, with the offset there. Under --once the end that counts is the one after the source
+    // finished: a partition whose end was reached before the source's last transactions is not done (a run stopped
+    // with whole topics unread when an early end was taken for the last one).
+    private readonly Dictionary<TopicPartition, Offset> _eof = [];
+    private readonly Dictionary<TopicPartition, Offset> _ends = [];
     private bool _reassigned;
 
     /// <summary>The consumer group of a connection's sink.</summary>
@@ -156,7 +160,7 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
                 {
                     if (r.IsPartitionEOF)
                     {
-                        _eof.Add(r.TopicPartition);
+                        _eof[r.TopicPartition] = r.Offset;
                     }
                     else
                     {
@@ -174,7 +178,8 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
                 }
 
                 // Only when a partition reached its end or nothing came: the assignment is a native call building a list (per record it costs more than the record).
-                if (options.Once && (r is null || r.IsPartitionEOF) && (sourceDone?.IsCompleted ?? true) && consumer.Assignment is { Count: > 0 } assignment && assignment.All(_eof.Contains))
+                if (options.Once && (r is null || r.IsPartitionEOF) && (sourceDone?.IsCompleted ?? true) && consumer.Assignment is { Count: > 0 } assignment
+                    && assignment.All(_eof.ContainsKey) && ReachedEnds(consumer, assignment))
                 {
                     await FlushAsync(consumer, stop);
                     status.CaughtUp = true;
@@ -193,6 +198,29 @@ internal sealed partial class KafkaSink(BoundConnection connection, KafkaTranspo
                 LogCloseFailed(logger, connection.Name, e.Error.Reason);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether every partition's end reached is at least its end as the broker reports it now (asked once per partition,
+    /// once the source is done: what it wrote is all there is).
+    /// </summary>
+    private bool ReachedEnds(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assignment)
+    {
+        foreach (var tp in assignment)
+        {
+            if (!_ends.TryGetValue(tp, out var end))
+            {
+                end = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High;
+                _ends[tp] = end;
+            }
+
+            if (_eof[tp] < end)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private Offset StartOffset(TopicPartition tp)
