@@ -219,7 +219,17 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
     /// <param name="id">A stable id, or null for a new one.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <exception cref="BackfillRejectedException">The connection is not running here, or the stream is unknown or cannot be backfilled.</exception>
-    public Task<BackfillSnapshot> RequestBackfillAsync(string connection, string stream, string? filter, string? id, CancellationToken cancellationToken)
+    public Task<BackfillSnapshot> RequestBackfillAsync(string connection, string stream, string? filter, string? id, CancellationToken cancellationToken) =>
+        RequestBackfillAsync(connection, stream, filter, id, null, cancellationToken);
+
+    /// <summary>Requests again a backfill recorded before a restart (same id), keeping its recorded progress on show until the connector reports.</summary>
+    public Task<BackfillSnapshot> ResumeBackfillAsync(string connection, BackfillSnapshot recorded, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(recorded);
+        return RequestBackfillAsync(connection, recorded.Stream, recorded.Filter, recorded.Id, recorded, cancellationToken);
+    }
+
+    private Task<BackfillSnapshot> RequestBackfillAsync(string connection, string stream, string? filter, string? id, BackfillSnapshot? recorded, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(stream);
@@ -242,7 +252,7 @@ public sealed class ConnectionSupervisor : IAsyncDisposable
         }
 
         var request = new BackfillRequest(string.IsNullOrWhiteSpace(id) ? Guid.NewGuid().ToString("n") : id, stream, string.IsNullOrWhiteSpace(filter) ? null : filter.Trim());
-        return Task.FromResult(Board(connection).Request(request));
+        return Task.FromResult(recorded is null ? Board(connection).Request(request) : Board(connection).Resume(request, recorded));
     }
 
     /// <summary>Cancels a backfill; false when it is unknown or already finished.</summary>

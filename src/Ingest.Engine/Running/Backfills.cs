@@ -77,7 +77,19 @@ public sealed class BackfillBoard
     }
 
     /// <summary>Adds a request (or, for a known unfinished id, keeps the existing one). The running read starts it at its next message.</summary>
-    public BackfillSnapshot Request(BackfillRequest request, DateTimeOffset? requestedAt = null)
+    public BackfillSnapshot Request(BackfillRequest request, DateTimeOffset? requestedAt = null) => Request(request, requestedAt, null);
+
+    /// <summary>
+    /// Takes a backfill handed back after a restart: its recorded progress stays what the board shows (rows done, total)
+    /// until the connector, resuming from its checkpoint, reports again; it does not drop to 0 meanwhile.
+    /// </summary>
+    public BackfillSnapshot Resume(BackfillRequest request, BackfillSnapshot recorded)
+    {
+        ArgumentNullException.ThrowIfNull(recorded);
+        return Request(request, recorded.RequestedAt, recorded);
+    }
+
+    private BackfillSnapshot Request(BackfillRequest request, DateTimeOffset? requestedAt, BackfillSnapshot? recorded)
     {
         ArgumentNullException.ThrowIfNull(request);
         BackfillSnapshot snapshot;
@@ -89,6 +101,12 @@ public sealed class BackfillBoard
             }
 
             var e = new Entry(request, requestedAt ?? DateTimeOffset.UtcNow);
+            if (recorded is not null)
+            {
+                e.RowsDone = recorded.RowsDone;
+                e.RowsTotal = recorded.RowsTotal;
+            }
+
             _entries[request.Id] = e;
             _toStart.Add(request.Id);
             snapshot = e.ToSnapshot();

@@ -265,7 +265,7 @@ internal static partial class BackfillResume
 
             try
             {
-                await supervisor.RequestBackfillAsync(connection, b.Stream, b.Filter, b.Id, cancellationToken);
+                await supervisor.ResumeBackfillAsync(connection, b, cancellationToken);
                 LogResumed(logger, connection, b.Id, b.Stream);
             }
             catch (BackfillRejectedException e)
