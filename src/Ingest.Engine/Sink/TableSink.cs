@@ -428,7 +428,7 @@ internal sealed partial class TableSink
 
             rows = LakeColumns.Gather(_arrowSchema, [rows], picks);
         }
-        _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length) { Unchanged = unchanged, Owned = Owned(rows, batch) });
+        _pending.Add(new Segment(rows, batch.Ops, batch.Positions, start, length) { Unchanged = unchanged });
         PendingRows += length;
         _pendingBytes += LakeColumns.BufferBytes(rows);
         if (Streams)
@@ -703,8 +703,8 @@ internal sealed partial class TableSink
         _lastCovered = null;
         _lastSpilled = null;
         _pendingBytes = 0;
-        Release(_pending);
-        Release(_covered);
+        Free(_pending);
+        Free(_covered);
         _pending.Clear();
         _covered.Clear();
         PendingRows = 0;
@@ -857,12 +857,10 @@ internal sealed partial class TableSink
         else if (Target.Mode == SinkMode.History)
         {
             (result, rows) = await HistoryAsync(segments, options, cancellationToken);
-            Release(segments);
         }
         else
         {
             (result, rows) = await MergeAsync(segments, options, cancellationToken);
-            Release(segments);
         }
 
         _covered.Clear();
@@ -1120,48 +1118,11 @@ internal sealed partial class TableSink
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Connection}.{Stream}: {Count} value(s) of column(s) {Columns} were not sent by the source (unchanged) and {Table} holds no earlier row of their key to keep them from, so they are null. At the source, REPLICA IDENTITY FULL (PostgreSQL) sends every value. Logged once per stream.")]
     private static partial void LogUnchangedLost(ILogger logger, string connection, string stream, long count, string columns, string table);
 
-    /// <summary>The arrays of <paramref name="rows"/> the sink made (its own columns, copies), not the batch's own.</summary>
-    private static IArrowArray[] Owned(RecordBatch rows, ChangeBatch batch)
-    {
-        var source = new HashSet<IArrowArray>(ReferenceEqualityComparer.Instance);
-        for (var c = 0; c < batch.Data.ColumnCount; c++)
-        {
-            source.Add(batch.Data.Column(c));
-        }
-
-        var owned = new List<IArrowArray>(rows.ColumnCount);
-        for (var c = 0; c < rows.ColumnCount; c++)
-        {
-            if (!source.Contains(rows.Column(c)))
-            {
-                owned.Add(rows.Column(c));
-            }
-        }
-
-        return [.. owned];
-    }
-
     /// <summary>
-    /// Frees the native memory of the arrays the sink made for segments that were not written to files (written ones
-    /// handed their buffers to Parquet): at once, rather than when the garbage collector finalizes them, which under a
-    /// steady load is long after (the source's batches are freed by the runner after the commit).
-    /// </summary>
-    private static void Release(List<Segment> segments)
-    {
-        foreach (var seg in segments)
-        {
-            foreach (var array in seg.Owned)
-            {
-                array.Dispose();
-            }
-        }
-    }
-
-    /// <summary>
-    /// Frees the segments' rows, the source batch's columns included, once the commit's rows were gathered from them:
-    /// a large transaction no longer holds its rows twice while its merge writes (a 1M-row one held ~200 MB of rows
-    /// beside the gathered copy). Arrow frees a buffer once, so the runner's later disposal of the batches is harmless;
-    /// a failed commit discards the read, so nothing reads the freed segments again.
+    /// Frees the segments' rows, the source batch's columns included: after a merge gathered them (a large transaction
+    /// no longer holds its rows twice while its merge writes; a 1M-row one held ~200 MB of rows beside the gathered copy),
+    /// and when a read is discarded (segments not written to files). Arrow frees a buffer once, so the runner's later
+    /// disposal of the batches is harmless; a failed commit discards the read, so nothing reads freed segments again.
     /// </summary>
     private static void Free(List<Segment> segments)
     {
@@ -1175,8 +1136,5 @@ internal sealed partial class TableSink
     {
         /// <summary>Merge and history only: per segment row, table ordinals of the columns the source did not send.</summary>
         public IReadOnlyDictionary<int, int[]>? Unchanged { get; init; }
-
-        /// <summary>The arrays of <see cref="Rows"/> the sink made (see <see cref="Release"/>).</summary>
-        public IArrowArray[] Owned { get; init; } = [];
     }
 }

@@ -414,7 +414,7 @@ public sealed class ChangeBatchBuilder
         public Decimal128Array.Builder Decimals { get; private set; } = null!;
 
         /// <summary>Date and timestamp columns: Arrow's builders take DateTime values, so append raw days/micros instead.</summary>
-        public object? Raw { get; private set; }
+        public IRawBuilder? Raw { get; private set; }
 
         public static ColumnBuilder Create(Field field, int rows)
         {
@@ -431,7 +431,7 @@ public sealed class ChangeBatchBuilder
             Decimals = Builder as Decimal128Array.Builder ?? null!;
         }
 
-        private static object? NewRaw(DataType type) => type switch
+        private static IRawBuilder? NewRaw(DataType type) => type switch
         {
             PrimitiveType { Kind: PrimitiveKind.Int8 } => new RawBuilder<sbyte>(),
             PrimitiveType { Kind: PrimitiveKind.Int16 } => new RawBuilder<short>(),
@@ -474,14 +474,9 @@ public sealed class ChangeBatchBuilder
 
         public void AppendNull()
         {
-            switch (Raw ?? Builder)
+            switch ((object?)Raw ?? Builder)
             {
-                case RawBuilder<sbyte> r: r.AppendNull(); break;
-                case RawBuilder<short> r: r.AppendNull(); break;
-                case RawBuilder<int> r: r.AppendNull(); break;
-                case RawBuilder<long> r: r.AppendNull(); break;
-                case RawBuilder<float> r: r.AppendNull(); break;
-                case RawBuilder<double> r: r.AppendNull(); break;
+                case IRawBuilder r: r.AppendNull(); break;
                 case null: Boxed!.Add(null); break;
                 case BooleanArray.Builder b: b.AppendNull(); break;
                 case StringArray.Builder b: b.AppendNull(); break;
@@ -578,14 +573,9 @@ public sealed class ChangeBatchBuilder
 
         private void Clear()
         {
-            switch (Raw ?? Builder)
+            switch ((object?)Raw ?? Builder)
             {
-                case RawBuilder<sbyte> r: r.Clear(); break;
-                case RawBuilder<short> r: r.Clear(); break;
-                case RawBuilder<int> r: r.Clear(); break;
-                case RawBuilder<long> r: r.Clear(); break;
-                case RawBuilder<float> r: r.Clear(); break;
-                case RawBuilder<double> r: r.Clear(); break;
+                case IRawBuilder r: r.Clear(); break;
                 case null: break;
                 case BooleanArray.Builder b: b.Clear(); break;
                 case StringArray.Builder b: b.Clear(); break;
@@ -601,14 +591,9 @@ public sealed class ChangeBatchBuilder
         private void Reserve(int rows, long bytes)
         {
             var data = (int)Math.Min(bytes, int.MaxValue);
-            switch (Raw ?? Builder)
+            switch ((object?)Raw ?? Builder)
             {
-                case RawBuilder<sbyte> r: r.Reserve(rows); break;
-                case RawBuilder<short> r: r.Reserve(rows); break;
-                case RawBuilder<int> r: r.Reserve(rows); break;
-                case RawBuilder<long> r: r.Reserve(rows); break;
-                case RawBuilder<float> r: r.Reserve(rows); break;
-                case RawBuilder<double> r: r.Reserve(rows); break;
+                case IRawBuilder r: r.Reserve(rows); break;
                 case null: Boxed!.EnsureCapacity(rows); break;
                 case BooleanArray.Builder b: b.Reserve(rows); break;
                 case Utf8Builder b: b.ReserveData(data).Reserve(rows); break;
@@ -646,7 +631,16 @@ public sealed class ChangeBatchBuilder
     /// Appends fixed-width values straight into an Arrow buffer. The validity bitmap is started only by the first null of a
     /// batch (all earlier bits set then): a column without nulls costs one write per value.
     /// </summary>
-    private sealed class RawBuilder<T>
+    private interface IRawBuilder
+    {
+        void AppendNull();
+
+        void Reserve(int rows);
+
+        void Clear();
+    }
+
+    private sealed class RawBuilder<T> : IRawBuilder
         where T : struct
     {
         private readonly ArrowBuffer.Builder<T> _values = new();
